@@ -1,0 +1,28 @@
+# Two commands for a newcomer:  make results  (the default run)   make test  (the test suite)
+# Each creates .venv/ in the repository and installs the project into it when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# torch is pinned here so pip never swaps in a multi-GB CUDA build; override with TORCH=... if you like.
+TORCH  ?= torch==2.13.0
+CORES  ?= 2
+
+.PHONY: results test clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+results: venv
+	$(BIN)/snakemake --cores $(CORES)
+
+test: venv
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,25 @@
+# rfpipe: regenerate "Gradient Variance Reveals Failure Modes in Flow-Based Generative Models".
+# The default config runs on the CPU in minutes; see README.md.
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+# The default config, unless the command line names one: `--configfile config/paper.yaml` then means that
+# file alone (Snakemake would otherwise merge it into this one, experiments included).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_reports(),
+    default_target: True

@@ -1,0 +1,12 @@
+"""rfpipe: a declarative sweep pipeline for the gradient-variance failure modes of Rectified Flow.
+
+Concepts, one module each: :mod:`rfpipe.data`, :mod:`rfpipe.couplings`, :mod:`rfpipe.interpolants`,
+:mod:`rfpipe.models`, :mod:`rfpipe.training` (with :mod:`rfpipe.gradvar`, the gradient-variance probe),
+:mod:`rfpipe.sampling` (ODE solvers), :mod:`rfpipe.metrics` and :mod:`rfpipe.reporting`;
+:mod:`rfpipe.config` and :mod:`rfpipe.sweep` turn a config into cells; :mod:`rfpipe.pipeline` holds one
+function per workflow rule; :mod:`rfpipe.cli` is the command line.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,5 @@
+import sys
+
+from rfpipe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,150 @@
+"""Configuration: load, validate against the JSON schema, fill defaults, check cross-field rules.
+
+Every error is a :class:`ConfigError` whose message names the offending key as a dotted path
+(``experiments.rotation.grid.sigma[1]``) and says what is allowed. The same function serves the
+Snakemake workflow (``workflow/rules/common.smk``) and the command line, before any job starts.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from rfpipe.solvers import solver_hits_half
+
+__all__ = ["GRID_AXES", "ConfigError", "load_config", "load_schema", "validate_config"]
+
+GRID_AXES: tuple[str, ...] = ("coupling", "sigma", "seed")
+"""The axes every grid must have, in the order they close a cell path (``.../coupling=/sigma=/seed=``)."""
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the key."""
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The config schema shipped with the package (``workflow/schemas/config.schema.yaml`` links to it)."""
+    return yaml.safe_load(resources.files("rfpipe").joinpath("schemas/config.schema.yaml").read_text())
+
+
+def _where(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _check(instance: Any, schema: dict[str, Any], where: str) -> None:
+    """Validate ``instance`` against ``schema`` (with the root's $defs); raise the first error, located."""
+    root = load_schema()
+    validator = jsonschema.Draft202012Validator({**schema, "$defs": root["$defs"]})
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        err = errors[0]
+        key = _where([*where.split("."), *err.absolute_path]) if where else _where(err.absolute_path)
+        raise ConfigError(f"{key}: {err.message}")
+
+
+def _fill_defaults(settings: dict[str, Any], schema: dict[str, Any]) -> None:
+    for name, prop in schema.get("properties", {}).items():
+        if "default" in prop and name not in settings:
+            settings[name] = copy.deepcopy(prop["default"])
+
+
+def _canonical(value: Any, prop: dict[str, Any]) -> Any:
+    """One value, one form: ``number`` -> float (0 and 0.0, 0.05 and 0.050, -0.0 and 0.0 are one value),
+    ``integer`` -> int (16.0, which JSON Schema counts as an integer, is 16)."""
+    if prop.get("type") == "number":
+        return float(value) + 0.0
+    if prop.get("type") == "integer":
+        return int(value)
+    return value
+
+
+def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
+    """Rules that span several keys (applied to the fixed settings and every grid value)."""
+    where = f"experiments.{name}"
+    solver = settings.get("solver")
+    for steps in settings.get("solver_steps", []):
+        if solver in ("euler", "heun") and solver_hits_half(solver, steps):
+            raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates the field "
+                              f"at t = 1/2 (singular for angle 180); use odd step counts")
+    probe_sizes = grid.get("probe_size", [settings.get("probe_size")])
+    bins = grid.get("t_bins", [settings.get("t_bins")])
+    if settings.get("probe_every", 0) or "probe_every" in grid:
+        for p in probe_sizes:
+            for b in bins:
+                if p is not None and b is not None and p < 2 * b:
+                    raise ConfigError(f"{where}.probe_size: {p} must be at least 2 * t_bins = {2 * b} "
+                                      f"(two samples per t-bin)")
+    if kind == "rotation":
+        for angle in grid.get("angle", [settings.get("angle")]):
+            if settings.get("dim", 2) < 2 and angle not in (0.0, 180.0):
+                raise ConfigError(f"{where}.angle: must be 0 or 180 in dim 1, got {angle}")
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``config`` and return a new dict with defaults filled and grid values canonical.
+
+    Raises:
+        ConfigError: naming the first offending key.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError(f"(top level): the config must be a mapping, got {type(config).__name__}")
+    schema = load_schema()
+    top = {k: v for k, v in schema.items() if k != "$defs"}
+    _check(config, top, "")
+    out = copy.deepcopy(config)
+    _fill_defaults(out, top)
+    for name, exp in out["experiments"].items():
+        kind = exp["kind"]
+        kind_schema = schema["$defs"][kind]
+        props = kind_schema["properties"]
+        where = f"experiments.{name}"
+        grid = exp["grid"]
+        _check(grid, schema["$defs"]["grid"], f"{where}.grid")
+        for axis in GRID_AXES:
+            if axis in exp:
+                raise ConfigError(f"{where}.{axis}: must be listed under {where}.grid, not as a fixed setting")
+        for axis, values in grid.items():
+            if axis not in props or axis in ("kind", "grid"):
+                allowed = ", ".join(k for k in props if k not in ("kind", "grid"))
+                raise ConfigError(f"{where}.grid.{axis}: unknown setting for kind {kind!r}; allowed: {allowed}")
+            if axis in exp:
+                raise ConfigError(f"{where}.{axis}: set both as a fixed setting and as a grid axis; keep one")
+            for i, value in enumerate(values):
+                _check(value, props[axis], f"{where}.grid.{axis}[{i}]")
+            canonical = [_canonical(v, props[axis]) for v in values]
+            seen: set[str] = set()
+            for value in canonical:
+                if repr(value) in seen:
+                    raise ConfigError(f"{where}.grid.{axis}: value {value!r} is listed twice")
+                seen.add(repr(value))
+            grid[axis] = canonical
+        fixed = {k: v for k, v in exp.items() if k != "grid"}
+        _check({**fixed, "grid": grid}, kind_schema, where)
+        _fill_defaults(exp, {"properties": {k: p for k, p in props.items() if k not in grid}})
+        for key in list(exp):
+            if key in props and key not in ("kind", "grid"):
+                exp[key] = _canonical(exp[key], props[key])
+        _check_cross(name, kind, exp, grid)
+    return out
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and validate it (:func:`validate_config`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    return validate_config(raw if raw is not None else {})

@@ -1,0 +1,186 @@
+"""Variance of per-sample loss gradients.
+
+For per-sample losses l_i(theta) = ||dx_t^i - v_theta(x_t^i, t_i)||^2 and their gradients g_i = grad_theta l_i
+over a probe batch of size B, with mean g = (1/B) sum_i g_i:
+
+    grad_var_trace   = tr Cov[g_i] = 1/(B - 1) sum_i ||g_i - g||^2
+                     = 1/(B - 1) (sum_i ||g_i||^2 - B ||g||^2)          (unbiased, summed over parameters),
+    grad_mean_sqnorm = ||g||^2,
+    grad_var_ratio   = grad_var_trace / grad_mean_sqnorm.
+
+Statistics are given over the whole probe batch and per t-bin (bin b holds t in [b/K, (b+1)/K)). Only
+per-sample squared norms ||g_i||^2 and subset sums sum_{i in S} g_i are needed, never the (B, P) matrix:
+
+- ``linear`` (exact, one forward and one backward pass): for a network whose parameters all sit in
+  ``nn.Linear`` layers applied to (B, in) inputs, the layer's per-sample gradient is the outer product
+  delta_i a_i^T of the output gradient and the input, so ||g_i||^2 = sum_layers ||delta_i||^2 (||a_i||^2 + 1)
+  and sum_{i in S} g_i = delta_S^T a_S;
+- ``vmap`` (any network): per-sample gradients from ``torch.func.vmap(torch.func.grad(...))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from rfpipe.interpolants import InterpolantSample
+
+__all__ = ["GRAD_METHODS", "GradVarStats", "SampleGrads", "grad_var_stats", "grad_variance", "per_sample_grads",
+           "sample_grads"]
+
+Method = Literal["auto", "linear", "vmap"]
+GRAD_METHODS: tuple[str, ...] = ("auto", "linear", "vmap")
+
+
+@dataclass
+class GradVarStats:
+    """Gradient statistics of one group of probe samples.
+
+    Attributes:
+        t_bin: index of the t-bin, or None for the whole probe batch.
+        t_low, t_high: the bin's edges ([0, 1] for the whole batch).
+        n: number of samples.
+        loss: mean per-sample loss.
+        grad_var_trace: tr Cov[g_i] (unbiased).
+        grad_mean_sqnorm: ||mean g_i||^2.
+        grad_var_ratio: grad_var_trace / grad_mean_sqnorm (inf if the mean gradient is 0).
+    """
+
+    t_bin: int | None
+    t_low: float
+    t_high: float
+    n: int
+    loss: float
+    grad_var_trace: float
+    grad_mean_sqnorm: float
+    grad_var_ratio: float
+
+
+@dataclass
+class SampleGrads:
+    """Per-sample losses and what the statistics need of the per-sample gradients g_i.
+
+    Attributes:
+        losses: l_i, shape (B,).
+        sqnorms: ||g_i||^2 in float64, shape (B,).
+        parts: either [(G,)] with G the (B, P) per-sample gradients, or [(delta, a), ...] per linear
+            layer, with g_i's block for that layer = [delta_i a_i^T, delta_i] (weight, bias).
+    """
+
+    losses: Tensor
+    sqnorms: Tensor
+    parts: list[tuple[Tensor, ...]]
+
+    def subset_sum(self, mask: Tensor) -> Tensor:
+        """sum_{i : mask_i} g_i, flattened, float64."""
+        out = []
+        for part in self.parts:
+            if len(part) == 1:
+                out.append(part[0][mask].sum(0))
+            else:
+                delta, a = part[0][mask], part[1][mask]
+                out += [(delta.T @ a).reshape(-1), delta.sum(0)]
+        return torch.cat(out)
+
+
+def per_sample_grads(model: nn.Module, batch: InterpolantSample) -> tuple[Tensor, Tensor]:
+    """Per-sample losses (B,) and flattened per-sample parameter gradients (B, P), by ``torch.func``."""
+    params = {k: p.detach() for k, p in model.named_parameters()}
+    buffers = {k: b.detach() for k, b in model.named_buffers()}
+
+    def loss_one(p: dict[str, Tensor], x: Tensor, t: Tensor, target: Tensor) -> Tensor:
+        v = functional_call(model, (p, buffers), (x[None], t[None]))
+        return ((v[0] - target) ** 2).sum()
+
+    def loss_and_grad(p: dict[str, Tensor], x: Tensor, t: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        g = grad(loss_one)(p, x, t, target)
+        return loss_one(p, x, t, target), torch.cat([gi.reshape(-1) for gi in g.values()])
+
+    return vmap(loss_and_grad, in_dims=(None, 0, 0, 0))(params, batch.x_t, batch.t, batch.dx_t)
+
+
+def _linear_layers(model: nn.Module) -> list[nn.Linear] | None:
+    """The model's Linear layers if they hold every trainable parameter (with bias), else None."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if any(m.bias is None for m in layers):
+        return None
+    covered = {id(p) for m in layers for p in m.parameters()}
+    if any(id(p) not in covered for p in model.parameters() if p.requires_grad):
+        return None
+    return layers
+
+
+def _linear_sample_grads(model: nn.Module, layers: list[nn.Linear], batch: InterpolantSample) -> SampleGrads | None:
+    inputs: list[Tensor] = []
+    outputs: list[Tensor] = []
+
+    def hook(module: nn.Module, args: tuple[Tensor, ...], out: Tensor) -> None:
+        inputs.append(args[0])
+        outputs.append(out)
+
+    handles = [m.register_forward_hook(hook) for m in layers]
+    try:
+        with torch.enable_grad():
+            x_t = batch.x_t.detach()
+            v = model(x_t, batch.t)
+            losses = ((v - batch.dx_t) ** 2).flatten(1).sum(1)
+            if any(a.dim() != 2 for a in inputs) or len(outputs) != len(layers):
+                return None  # a layer applied to more than one row per sample, or twice: not this shortcut
+            deltas = torch.autograd.grad(losses.sum(), outputs)
+    finally:
+        for h in handles:
+            h.remove()
+    parts = [(d.detach().double(), a.detach().double()) for d, a in zip(deltas, inputs)]
+    sqnorms = sum((d ** 2).sum(1) * ((a ** 2).sum(1) + 1) for d, a in parts)
+    return SampleGrads(losses.detach(), sqnorms, parts)
+
+
+def sample_grads(model: nn.Module, batch: InterpolantSample, method: Method = "auto") -> SampleGrads:
+    """Per-sample gradient summaries by the exact ``linear`` shortcut or by ``vmap`` (``auto``: linear if it applies)."""
+    if method not in GRAD_METHODS:
+        raise ValueError(f"method must be one of {GRAD_METHODS}, got {method!r}")
+    if method in ("auto", "linear"):
+        layers = _linear_layers(model)
+        out = _linear_sample_grads(model, layers, batch) if layers else None
+        if out is not None:
+            return out
+        if method == "linear":
+            raise ValueError("method 'linear' needs a network whose parameters all sit in nn.Linear layers "
+                             "applied once to (B, in) inputs")
+    losses, grads = per_sample_grads(model, batch)
+    grads = grads.double()
+    return SampleGrads(losses.detach(), (grads ** 2).sum(1), [(grads,)])
+
+
+def grad_var_stats(grads: SampleGrads, mask: Tensor | None = None, t_bin: int | None = None, t_low: float = 0.0,
+                   t_high: float = 1.0) -> GradVarStats:
+    """Reduce the samples selected by ``mask`` (all if None) to :class:`GradVarStats` (needs n >= 2)."""
+    if mask is None:
+        mask = torch.ones_like(grads.losses, dtype=torch.bool)
+    n = int(mask.sum())
+    if n < 2:
+        raise ValueError(f"gradient variance needs at least 2 samples, got {n}")
+    mean = grads.subset_sum(mask) / n
+    sqnorm = float(mean @ mean)
+    trace = max(float(grads.sqnorms[mask].sum()) - n * sqnorm, 0.0) / (n - 1)
+    ratio = trace / sqnorm if sqnorm > 0 else float("inf")
+    return GradVarStats(t_bin, t_low, t_high, n, float(grads.losses[mask].double().mean()), trace, sqnorm, ratio)
+
+
+def grad_variance(model: nn.Module, batch: InterpolantSample, t_bins: int, method: Method = "auto") -> list[GradVarStats]:
+    """Gradient statistics over the whole probe ``batch`` (first entry) and in each of ``t_bins`` t-bins.
+
+    Bins with fewer than two samples are skipped.
+    """
+    grads = sample_grads(model, batch, method)
+    stats = [grad_var_stats(grads)]
+    bins = torch.clamp((batch.t * t_bins).long(), max=t_bins - 1)
+    for b in range(t_bins):
+        mask = bins == b
+        if int(mask.sum()) >= 2:
+            stats.append(grad_var_stats(grads, mask, b, b / t_bins, (b + 1) / t_bins))
+    return stats

@@ -1,0 +1,69 @@
+"""Atomic file output and tensor files.
+
+Every file rfpipe writes goes to a temporary name in the destination folder first and is renamed into
+place only once complete, so a reader (or a downstream Snakemake rule) never sees a partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+__all__ = ["atomic_path", "write_parquet", "write_text", "save_tensors", "load_tensors"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write ``table`` to ``path`` atomically (one closed Parquet file)."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_tensors(tensors: dict[str, object], path: str | os.PathLike) -> None:
+    """Save a flat mapping of tensors and plain values with :func:`torch.save`, atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(tensors, tmp)
+
+
+def load_tensors(path: str | os.PathLike) -> dict[str, object]:
+    """Load a file written by :func:`save_tensors` (``weights_only=True``: no code is unpickled)."""
+    return torch.load(path, map_location="cpu", weights_only=True)

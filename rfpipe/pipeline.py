@@ -1,0 +1,158 @@
+"""The workflow's steps, one function per Snakemake rule, each callable without Snakemake.
+
+    prepare_data  -> data.pt
+    train_cell    -> model.pt, gradvar.parquet
+    evaluate_cell -> metrics.parquet, trajectories.parquet
+    report_experiment (in rfpipe.reporting)
+
+Each takes the cell's resolved settings (a plain dict, see :class:`rfpipe.sweep.Cell`) and file paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import torch
+
+from rfpipe.couplings import PairSampler
+from rfpipe.data import PairedData, rotation_data
+from rfpipe.interpolants import Interpolant
+from rfpipe.io import load_tensors, save_tensors, write_parquet
+from rfpipe.metrics import l2, pair_recovery
+from rfpipe.models import MLP
+from rfpipe.sampling import integrate
+from rfpipe.training import TrainConfig, train
+
+__all__ = ["GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "build_model", "evaluate_cell", "log_to",
+           "prepare_data", "train_cell"]
+
+log = logging.getLogger("rfpipe")
+
+COUPLING_SAMPLERS: dict[str, str] = {"rotated": "paired", "independent": "independent"}
+"""Config coupling name -> how :class:`rfpipe.couplings.PairSampler` draws from the training pairs."""
+
+GRADVAR_SCHEMA = pa.schema([
+    ("step", pa.int64()), ("t_bin", pa.int32()), ("t_low", pa.float64()), ("t_high", pa.float64()),
+    ("n", pa.int64()), ("loss", pa.float64()), ("grad_var_trace", pa.float64()),
+    ("grad_mean_sqnorm", pa.float64()), ("grad_var_ratio", pa.float64()),
+])
+METRICS_SCHEMA = pa.schema([
+    ("solver", pa.string()), ("solver_steps", pa.int64()), ("split", pa.string()), ("metric", pa.string()),
+    ("value", pa.float64()),
+])
+TRAJECTORY_SCHEMA = pa.schema([
+    ("solver_steps", pa.int64()), ("sample", pa.int64()), ("t", pa.float64()),
+    ("x_t_0", pa.float64()), ("x_t_1", pa.float64()),
+    ("x_1_0", pa.float64()), ("x_1_1", pa.float64()), ("x_1_ot_0", pa.float64()), ("x_1_ot_1", pa.float64()),
+])
+
+
+@contextlib.contextmanager
+def log_to(path: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
+    """Send this process's log records, stdout and stderr to ``path``, and set torch's thread count."""
+    torch.set_num_threads(threads)
+    if path is None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        yield
+        return
+    with open(path, "w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        handler = logging.StreamHandler(f)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        try:
+            yield
+        except BaseException:
+            log.exception("failed")
+            raise
+        finally:
+            log.removeHandler(handler)
+
+
+def prepare_data(settings: dict[str, Any], data: str | os.PathLike) -> None:
+    """Draw the training pairs and fresh test sources of a cell and write them to ``data``."""
+    paired = rotation_data(settings["dim"], settings["angle"], settings["shift"], settings["n_pairs"],
+                           settings["n_test"], settings["seed"])
+    paired.save(data)
+    log.info("data: %d training pairs, %d test sources in dim %d -> %s", settings["n_pairs"],
+             settings["n_test"], settings["dim"], data)
+
+
+def build_model(settings: dict[str, Any]) -> MLP:
+    """The cell's velocity network, freshly initialised from ``torch.manual_seed(seed)``."""
+    torch.manual_seed(settings["seed"])
+    return MLP(settings["dim"], settings["width"], settings["depth"], settings["activation"])
+
+
+def _load_model(settings: dict[str, Any], model: str | os.PathLike) -> MLP:
+    net = build_model(settings)
+    net.load_state_dict(load_tensors(model)["state_dict"])
+    return net.eval()
+
+
+def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,
+               gradvar: str | os.PathLike) -> None:
+    """Train one cell on its data; write the weights to ``model`` and the probe log to ``gradvar``."""
+    paired = PairedData.load(data)
+    sampler = PairSampler(paired.train.x_0, paired.train.x_1, COUPLING_SAMPLERS[settings["coupling"]])
+    interpolant = Interpolant(settings["sigma"], settings["noise"])
+    config = TrainConfig(steps=settings["steps"], batch_size=settings["batch_size"], lr=settings["lr"],
+                         probe_every=settings["probe_every"], probe_size=settings["probe_size"],
+                         t_bins=settings["t_bins"], lr_schedule=settings["lr_schedule"])
+    net = build_model(settings)
+    start = time.perf_counter()
+    result = train(net, sampler, interpolant, config, seed=settings["seed"],
+                   on_probe=lambda step: log.info("step %d", step))
+    log.info("trained %d steps in %.1f s, final batch loss %.4g", config.steps, time.perf_counter() - start,
+             result.final_loss)
+    write_parquet(pa.Table.from_pylist(result.probes, schema=GRADVAR_SCHEMA), gradvar)
+    save_tensors({"state_dict": net.state_dict(), "settings": json.dumps(settings, sort_keys=True)}, model)
+
+
+def evaluate_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,
+                  metrics: str | os.PathLike, trajectories: str | os.PathLike) -> None:
+    """Integrate the learned flow from training and test sources at each ``solver_steps``; write metrics.
+
+    Metrics (per split, long format): ``l2_to_training_partner``, ``l2_to_ot``, ``pair_recovery`` and
+    ``closer_to_partner`` (share of endpoints nearer their training partner than their OT partner).
+    Trajectories of the first ``n_trajectories`` training sources go to ``trajectories``.
+    """
+    paired = PairedData.load(data)
+    net = _load_model(settings, model)
+    solver = settings["solver"]
+    rows: list[dict[str, Any]] = []
+    paths: list[dict[str, Any]] = []
+    n_traj = min(settings["n_trajectories"], paired.train.x_0.shape[0])
+    for steps in settings["solver_steps"]:
+        for split in ("train", "test"):
+            pairs = getattr(paired, split)
+            traj = integrate(net, pairs.x_0, steps, solver, return_path=split == "train")
+            d_partner, d_ot = l2(traj.x_1, pairs.x_1), l2(traj.x_1, pairs.x_1_ot)
+            values = {
+                "l2_to_training_partner": float(d_partner.mean()),
+                "l2_to_ot": float(d_ot.mean()),
+                "pair_recovery": pair_recovery(traj.x_1, pairs.x_1),
+                "closer_to_partner": float((d_partner < d_ot).double().mean()),
+            }
+            rows += [{"solver": solver, "solver_steps": steps, "split": split, "metric": k, "value": v}
+                     for k, v in values.items()]
+            if traj.path is not None:
+                for i in range(n_traj):
+                    for k in range(steps + 1):
+                        x_t = traj.path[k, i]
+                        paths.append({"solver_steps": steps, "sample": i, "t": float(traj.t[k]),
+                                      "x_t_0": float(x_t[0]), "x_t_1": float(x_t[1]),
+                                      "x_1_0": float(pairs.x_1[i, 0]), "x_1_1": float(pairs.x_1[i, 1]),
+                                      "x_1_ot_0": float(pairs.x_1_ot[i, 0]), "x_1_ot_1": float(pairs.x_1_ot[i, 1])})
+        log.info("evaluated with %s, %d steps", solver, steps)
+    write_parquet(pa.Table.from_pylist(rows, schema=METRICS_SCHEMA), metrics)
+    write_parquet(pa.Table.from_pylist(paths, schema=TRAJECTORY_SCHEMA), trajectories)
+
+

@@ -1,0 +1,147 @@
+"""The sweep: a validated config expanded into training cells with hive-style paths.
+
+A cell is one combination of an experiment's grid values. Its path lists the extra grid axes (in the
+order the kind's schema declares its settings), then ``coupling``, ``sigma`` and ``seed``:
+
+    n_pairs=16/coupling=rotated/sigma=0.05/seed=0
+
+Values have one text form each: floats by ``repr`` (shortest round trip: 0.05 -> ``0.05``, 0 -> ``0.0``),
+so a value maps to exactly one folder. Data is keyed by the data settings the cell sweeps, and the seed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from rfpipe.config import GRID_AXES, load_schema
+
+__all__ = ["DATA_KEYS", "Cell", "Experiment", "Sweep", "format_value"]
+
+DATA_KEYS: dict[str, tuple[str, ...]] = {"rotation": ("dim", "angle", "shift", "n_pairs", "n_test")}
+"""Per kind, the settings that determine the prepared data (besides ``seed``)."""
+
+
+def format_value(value: Any) -> str:
+    """The one text form of a grid value in a path."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value + 0.0)  # -0.0 -> '0.0'
+    return str(value)
+
+
+def _arrow_type(prop: dict[str, Any]) -> pa.DataType:
+    kind = prop.get("type")
+    if kind == "number":
+        return pa.float64()
+    if kind == "integer":
+        return pa.int64()
+    if kind == "boolean":
+        return pa.bool_()
+    return pa.string()
+
+
+def _hive(items: list[tuple[str, Any]]) -> str:
+    return "/".join(f"{k}={format_value(v)}" for k, v in items)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training cell.
+
+    Attributes:
+        experiment: experiment name.
+        kind: experiment kind.
+        params: the cell's grid values in path order.
+        settings: every setting of the cell (fixed settings with the grid values in place).
+        data_params: the data-determining grid values and the seed, in path order.
+    """
+
+    experiment: str
+    kind: str
+    params: tuple[tuple[str, Any], ...]
+    settings: dict[str, Any] = field(hash=False, compare=False)
+    data_params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def path(self) -> str:
+        """The hive path of the cell, relative to the experiment's ``cells/`` folder."""
+        return _hive(list(self.params))
+
+    @property
+    def data_path(self) -> str:
+        """The hive path of the cell's data, relative to the experiment's ``data/`` folder."""
+        return _hive(list(self.data_params))
+
+
+@dataclass
+class Experiment:
+    """One experiment of the config and its cells."""
+
+    name: str
+    kind: str
+    settings: dict[str, Any]
+    axes: tuple[str, ...]
+    cells: dict[str, Cell]
+
+    def partition_schema(self) -> pa.Schema:
+        """Arrow types of the path keys (float ``sigma``, string ``coupling``, int ``seed``, ...)."""
+        props = load_schema()["$defs"][self.kind]["properties"]
+        return pa.schema([(axis, _arrow_type(props[axis])) for axis in self.axes])
+
+    def data_settings(self, data_path: str) -> dict[str, Any]:
+        """The settings that produce the data at ``data_path`` (a key of :meth:`data_paths`)."""
+        for cell in self.cells.values():
+            if cell.data_path == data_path:
+                return {k: cell.settings[k] for k in sorted((*DATA_KEYS[self.kind], "seed"))}
+        raise KeyError(f"experiment {self.name!r} has no data {data_path!r} in its grid")
+
+    def data_paths(self) -> list[str]:
+        """Every distinct data path of the experiment."""
+        return sorted({c.data_path for c in self.cells.values()})
+
+
+class Sweep:
+    """All cells of a validated config (see :func:`rfpipe.config.validate_config`)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.results_dir: str = config["results_dir"]
+        self.experiments: dict[str, Experiment] = {
+            name: self._expand(name, exp) for name, exp in config["experiments"].items()
+        }
+
+    @staticmethod
+    def _expand(name: str, exp: dict[str, Any]) -> Experiment:
+        kind = exp["kind"]
+        order = list(load_schema()["$defs"][kind]["properties"])
+        grid: dict[str, list[Any]] = exp["grid"]
+        extra = sorted((a for a in grid if a not in GRID_AXES), key=order.index)
+        axes = (*extra, *GRID_AXES)
+        fixed = {k: v for k, v in exp.items() if k != "grid"}
+        data_axes = [a for a in axes if a in DATA_KEYS[kind]] + ["seed"]
+        cells: dict[str, Cell] = {}
+        for values in itertools.product(*(grid[a] for a in axes)):
+            params = tuple(zip(axes, values))
+            # Sorted keys: Snakemake compares params by their text, so key order must not depend on the YAML.
+            settings = dict(sorted({**fixed, **dict(params)}.items()))
+            data_params = tuple((a, settings[a]) for a in data_axes)
+            cell = Cell(name, kind, params, settings, data_params)
+            cells[cell.path] = cell
+        return Experiment(name, kind, fixed, axes, cells)
+
+    def __iter__(self) -> Iterator[Cell]:
+        for exp in self.experiments.values():
+            yield from exp.cells.values()
+
+    def cell(self, experiment: str, path: str) -> Cell:
+        """The cell of ``experiment`` at hive ``path``; KeyError if the grid has no such cell."""
+        try:
+            return self.experiments[experiment].cells[path]
+        except KeyError:
+            raise KeyError(f"no cell {path!r} in experiment {experiment!r} of the config") from None

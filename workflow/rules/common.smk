@@ -1,0 +1,55 @@
+# Config validation, the sweep grid and path helpers. The schema is
+# workflow/schemas/config.schema.yaml (a link to the copy inside the rfpipe package, so that the command
+# line validates with the same file); rfpipe.config.validate_config applies it, fills its defaults and
+# checks the rules that span several keys, naming the offending key.
+import sys
+
+from rfpipe.config import ConfigError, validate_config
+from rfpipe.sweep import Sweep
+
+try:
+    CONFIG = validate_config(config)
+except ConfigError as err:
+    sys.stderr.write(f"rfpipe config error: {err}\n")
+    sys.exit(1)
+
+SWEEP = Sweep(CONFIG)
+RESULTS = SWEEP.results_dir
+THREADS = CONFIG["threads"]
+
+
+wildcard_constraints:
+    experiment=r"[A-Za-z][A-Za-z0-9_]*",
+    cell=r"(?:\w+=[^/]+/)*seed=\d+",
+    data=r"(?:\w+=[^/]+/)*seed=\d+",
+
+
+def cell_settings(wildcards):
+    """Every setting of the cell named by the wildcards (the rule's params, so a change reruns it)."""
+    return SWEEP.cell(wildcards.experiment, wildcards.cell).settings
+
+
+def cell_data(wildcards):
+    """The prepared data file a cell trains and evaluates on."""
+    cell = SWEEP.cell(wildcards.experiment, wildcards.cell)
+    return f"{RESULTS}/{wildcards.experiment}/data/{cell.data_path}/data.pt"
+
+
+def data_settings(wildcards):
+    return SWEEP.experiments[wildcards.experiment].data_settings(wildcards.data)
+
+
+def cell_files(experiment, filename):
+    """``filename`` in every cell folder of ``experiment``."""
+    cells = SWEEP.experiments[experiment].cells
+    return [f"{RESULTS}/{experiment}/cells/{path}/{filename}" for path in cells]
+
+
+def report_files(experiment):
+    tables = [f"{RESULTS}/{experiment}/tables/{name}" for name in ("summary.csv", "summary.md", "verdicts.csv", "verdicts.md")]
+    figures = [f"{RESULTS}/{experiment}/figures/{name}.png" for name in ("gradvar", "gradvar_t", "trajectories", "memorisation_map")]
+    return tables + figures
+
+
+def all_reports():
+    return [f for name in SWEEP.experiments for f in report_files(name)]

@@ -1,0 +1,13 @@
+rule data:
+    output:
+        f"{RESULTS}/{{experiment}}/data/{{data}}/data.pt",
+    params:
+        settings=data_settings,
+    log:
+        f"{RESULTS}/{{experiment}}/logs/data/{{data}}.log",
+    benchmark:
+        f"{RESULTS}/{{experiment}}/benchmarks/data/{{data}}.tsv"
+    conda:
+        "../envs/rfpipe.yaml"
+    script:
+        "../scripts/data.py"

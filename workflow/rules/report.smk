@@ -1,0 +1,24 @@
+rule report:
+    input:
+        metrics=lambda w: cell_files(w.experiment, "metrics.parquet"),
+        gradvar=lambda w: cell_files(w.experiment, "gradvar.parquet"),
+        trajectories=lambda w: cell_files(w.experiment, "trajectories.parquet"),
+    output:
+        summary=f"{RESULTS}/{{experiment}}/tables/summary.csv",
+        summary_md=f"{RESULTS}/{{experiment}}/tables/summary.md",
+        verdicts=f"{RESULTS}/{{experiment}}/tables/verdicts.csv",
+        verdicts_md=f"{RESULTS}/{{experiment}}/tables/verdicts.md",
+        gradvar=f"{RESULTS}/{{experiment}}/figures/gradvar.png",
+        gradvar_t=f"{RESULTS}/{{experiment}}/figures/gradvar_t.png",
+        trajectories=f"{RESULTS}/{{experiment}}/figures/trajectories.png",
+        memorisation_map=f"{RESULTS}/{{experiment}}/figures/memorisation_map.png",
+    params:
+        cells_dir=lambda w: f"{RESULTS}/{w.experiment}/cells",
+        tables_dir=lambda w: f"{RESULTS}/{w.experiment}/tables",
+        figures_dir=lambda w: f"{RESULTS}/{w.experiment}/figures",
+    log:
+        f"{RESULTS}/{{experiment}}/logs/report.log",
+    conda:
+        "../envs/rfpipe.yaml"
+    script:
+        "../scripts/report.py"

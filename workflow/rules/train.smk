@@ -1,0 +1,17 @@
+rule train:
+    input:
+        data=cell_data,
+    output:
+        model=f"{RESULTS}/{{experiment}}/cells/{{cell}}/model.pt",
+        gradvar=f"{RESULTS}/{{experiment}}/cells/{{cell}}/gradvar.parquet",
+    params:
+        settings=cell_settings,
+    threads: THREADS
+    log:
+        f"{RESULTS}/{{experiment}}/logs/train/{{cell}}.log",
+    benchmark:
+        f"{RESULTS}/{{experiment}}/benchmarks/train/{{cell}}.tsv"
+    conda:
+        "../envs/rfpipe.yaml"
+    script:
+        "../scripts/train.py"
