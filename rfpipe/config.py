@@ -76,6 +76,11 @@ def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str,
         if solver in ("euler", "heun") and solver_hits_half(solver, steps):
             raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates the field "
                               f"at t = 1/2 (singular for angle 180); use odd step counts")
+    if kind == "rotation":
+        _check_probe(where, settings, grid)
+
+
+def _check_probe(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
     probe_sizes = grid.get("probe_size", [settings.get("probe_size")])
     bins = grid.get("t_bins", [settings.get("t_bins")])
     if settings.get("probe_every", 0) or "probe_every" in grid:
@@ -84,10 +89,6 @@ def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str,
                 if p is not None and b is not None and p < 2 * b:
                     raise ConfigError(f"{where}.probe_size: {p} must be at least 2 * t_bins = {2 * b} "
                                       f"(two samples per t-bin)")
-    if kind == "rotation":
-        for angle in grid.get("angle", [settings.get("angle")]):
-            if settings.get("dim", 2) < 2 and angle not in (0.0, 180.0):
-                raise ConfigError(f"{where}.angle: must be 0 or 180 in dim 1, got {angle}")
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:

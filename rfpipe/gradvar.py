@@ -29,8 +29,8 @@ from torch.func import functional_call, grad, vmap
 
 from rfpipe.interpolants import InterpolantSample
 
-__all__ = ["GRAD_METHODS", "GradVarStats", "SampleGrads", "grad_var_stats", "grad_variance", "per_sample_grads",
-           "sample_grads"]
+__all__ = ["GRAD_METHODS", "GradVarStats", "SampleGrads", "binned_stats", "grad_var_stats", "grad_variance",
+           "output_grad_variance", "output_sample_grads", "per_sample_grads", "sample_grads"]
 
 Method = Literal["auto", "linear", "vmap"]
 GRAD_METHODS: tuple[str, ...] = ("auto", "linear", "vmap")
@@ -171,16 +171,30 @@ def grad_var_stats(grads: SampleGrads, mask: Tensor | None = None, t_bin: int | 
     return GradVarStats(t_bin, t_low, t_high, n, float(grads.losses[mask].double().mean()), trace, sqnorm, ratio)
 
 
-def grad_variance(model: nn.Module, batch: InterpolantSample, t_bins: int, method: Method = "auto") -> list[GradVarStats]:
-    """Gradient statistics over the whole probe ``batch`` (first entry) and in each of ``t_bins`` t-bins.
-
-    Bins with fewer than two samples are skipped.
-    """
-    grads = sample_grads(model, batch, method)
+def binned_stats(grads: SampleGrads, t: Tensor, t_bins: int) -> list[GradVarStats]:
+    """Statistics over all samples (first entry) and in each of ``t_bins`` equal t-bins (bins with < 2 samples skipped)."""
     stats = [grad_var_stats(grads)]
-    bins = torch.clamp((batch.t * t_bins).long(), max=t_bins - 1)
+    bins = torch.clamp((t * t_bins).long(), max=t_bins - 1)
     for b in range(t_bins):
         mask = bins == b
         if int(mask.sum()) >= 2:
             stats.append(grad_var_stats(grads, mask, b, b / t_bins, (b + 1) / t_bins))
     return stats
+
+
+def grad_variance(model: nn.Module, batch: InterpolantSample, t_bins: int, method: Method = "auto") -> list[GradVarStats]:
+    """Parameter-space gradient statistics over the probe ``batch`` and per t-bin (see :func:`binned_stats`)."""
+    return binned_stats(sample_grads(model, batch, method), batch.t, t_bins)
+
+
+@torch.no_grad()
+def output_sample_grads(field: nn.Module, batch: InterpolantSample) -> SampleGrads:
+    """Gradients of l_i with respect to the field's output, 2 (v(x_t^i, t_i) - dx_t^i): parameter-free."""
+    r = (field(batch.x_t, batch.t) - batch.dx_t).flatten(1).double()
+    g = 2 * r
+    return SampleGrads((r ** 2).sum(1), (g ** 2).sum(1), [(g,)])
+
+
+def output_grad_variance(field: nn.Module, batch: InterpolantSample, t_bins: int) -> list[GradVarStats]:
+    """Output-space gradient statistics over ``batch`` and per t-bin (see :func:`output_sample_grads`)."""
+    return binned_stats(output_sample_grads(field, batch), batch.t, t_bins)

@@ -1,5 +1,6 @@
 """The workflow's steps, one function per Snakemake rule, each callable without Snakemake.
 
+    gaussian_variance -> variance.parquet (every cell of a gaussian_variance experiment, no training)
     prepare_data  -> data.pt
     train_cell    -> model.pt, gradvar.parquet
     evaluate_cell -> metrics.parquet, trajectories.parquet
@@ -22,16 +23,18 @@ import pyarrow as pa
 import torch
 
 from rfpipe.couplings import PairSampler
+from rfpipe.gaussian import GaussianPair, variance_at_field
 from rfpipe.data import PairedData, rotation_data
 from rfpipe.interpolants import Interpolant
 from rfpipe.io import load_tensors, save_tensors, write_parquet
 from rfpipe.metrics import l2, pair_recovery
 from rfpipe.models import MLP
 from rfpipe.sampling import integrate
+from rfpipe.sweep import Experiment
 from rfpipe.training import TrainConfig, train
 
-__all__ = ["GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "build_model", "evaluate_cell", "log_to",
-           "prepare_data", "train_cell"]
+__all__ = ["GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model", "evaluate_cell",
+           "gaussian_variance", "log_to", "prepare_data", "train_cell"]
 
 log = logging.getLogger("rfpipe")
 
@@ -51,6 +54,11 @@ TRAJECTORY_SCHEMA = pa.schema([
     ("solver_steps", pa.int64()), ("sample", pa.int64()), ("t", pa.float64()),
     ("x_t_0", pa.float64()), ("x_t_1", pa.float64()),
     ("x_1_0", pa.float64()), ("x_1_1", pa.float64()), ("x_1_ot_0", pa.float64()), ("x_1_ot_1", pa.float64()),
+])
+
+
+VARIANCE_SCHEMA = pa.schema([
+    ("rep", pa.int64()), ("space", pa.string()), *[f for f in GRADVAR_SCHEMA if f.name != "step"],
 ])
 
 
@@ -156,3 +164,27 @@ def evaluate_cell(settings: dict[str, Any], data: str | os.PathLike, model: str 
     write_parquet(pa.Table.from_pylist(paths, schema=TRAJECTORY_SCHEMA), trajectories)
 
 
+
+
+def gaussian_variance(experiment: Experiment, variance: str | os.PathLike) -> None:
+    """Every cell of a ``gaussian_variance`` experiment into one Parquet file.
+
+    Columns: the grid axes and ``field``, ``dim``, ``angle``, ``noise``, ``cov`` (typed as in the schema),
+    then ``rep``, ``space`` and the :class:`rfpipe.gradvar.GradVarStats` fields.
+    """
+    schema = experiment.partition_schema()
+    keys = list(schema) + [f for f in experiment.column_schema(("field", "dim", "angle", "noise", "cov"))
+                           if f.name not in schema.names]
+    tables = []
+    for cell in experiment.cells.values():
+        st = cell.settings
+        pair = GaussianPair.from_settings(st["dim"], st["mean"], st["cov"])
+        start = time.perf_counter()
+        rows = variance_at_field(pair, st["field"], st["coupling"], st["angle"], Interpolant(st["sigma"], st["noise"]),
+                                 st["n_samples"], st["repetitions"], st["t_bins"], st["seed"])
+        table = pa.Table.from_pylist(rows, schema=VARIANCE_SCHEMA)
+        for field in reversed(list(keys)):
+            table = table.add_column(0, field, pa.array([st[field.name]] * len(table), type=field.type))
+        tables.append(table)
+        log.info("%s: %d rows in %.2f s", cell.path, len(table), time.perf_counter() - start)
+    write_parquet(pa.concat_tables(tables), variance)

@@ -22,7 +22,8 @@ from rfpipe.config import GRID_AXES, load_schema
 
 __all__ = ["DATA_KEYS", "Cell", "Experiment", "Sweep", "format_value"]
 
-DATA_KEYS: dict[str, tuple[str, ...]] = {"rotation": ("dim", "angle", "shift", "n_pairs", "n_test")}
+DATA_KEYS: dict[str, tuple[str, ...]] = {"rotation": ("dim", "angle", "shift", "n_pairs", "n_test"),
+                                         "gaussian_variance": ()}
 """Per kind, the settings that determine the prepared data (besides ``seed``)."""
 
 
@@ -91,8 +92,12 @@ class Experiment:
 
     def partition_schema(self) -> pa.Schema:
         """Arrow types of the path keys (float ``sigma``, string ``coupling``, int ``seed``, ...)."""
+        return self.column_schema(self.axes)
+
+    def column_schema(self, names: tuple[str, ...] | list[str]) -> pa.Schema:
+        """Arrow types of the settings ``names``, as the schema declares them."""
         props = load_schema()["$defs"][self.kind]["properties"]
-        return pa.schema([(axis, _arrow_type(props[axis])) for axis in self.axes])
+        return pa.schema([(name, _arrow_type(props[name])) for name in names])
 
     def data_settings(self, data_path: str) -> dict[str, Any]:
         """The settings that produce the data at ``data_path`` (a key of :meth:`data_paths`)."""

@@ -45,10 +45,30 @@ def cell_files(experiment, filename):
     return [f"{RESULTS}/{experiment}/cells/{path}/{filename}" for path in cells]
 
 
+def experiments_of(kind):
+    """A regex alternation of the experiment names of ``kind`` (one that never matches if there are none)."""
+    names = [name for name, exp in SWEEP.experiments.items() if exp.kind == kind]
+    return "|".join(names) if names else "(?!)"
+
+
+REPORTS = {
+    "rotation": (
+        ["summary", "verdicts"],
+        ["gradvar", "gradvar_t", "trajectories", "memorisation_map"],
+    ),
+    "gaussian_variance": (
+        ["variance_summary", "variance_verdicts"],
+        ["variance_t", "variance_angle", "variance_c3"],
+    ),
+}
+"""Per experiment kind: the report's tables (each as .csv and .md) and figures (.png)."""
+
+
 def report_files(experiment):
-    tables = [f"{RESULTS}/{experiment}/tables/{name}" for name in ("summary.csv", "summary.md", "verdicts.csv", "verdicts.md")]
-    figures = [f"{RESULTS}/{experiment}/figures/{name}.png" for name in ("gradvar", "gradvar_t", "trajectories", "memorisation_map")]
-    return tables + figures
+    tables, figures = REPORTS[SWEEP.experiments[experiment].kind]
+    return [f"{RESULTS}/{experiment}/tables/{name}.{ext}" for name in tables for ext in ("csv", "md")] + [
+        f"{RESULTS}/{experiment}/figures/{name}.png" for name in figures
+    ]
 
 
 def all_reports():

@@ -3,6 +3,8 @@ rule data:
         f"{RESULTS}/{{experiment}}/data/{{data}}/data.pt",
     params:
         settings=data_settings,
+    wildcard_constraints:
+        experiment=experiments_of("rotation"),
     log:
         f"{RESULTS}/{{experiment}}/logs/data/{{data}}.log",
     benchmark:

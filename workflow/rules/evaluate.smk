@@ -8,6 +8,8 @@ rule evaluate:
     params:
         settings=cell_settings,
     threads: THREADS
+    wildcard_constraints:
+        experiment=experiments_of("rotation"),
     log:
         f"{RESULTS}/{{experiment}}/logs/evaluate/{{cell}}.log",
     benchmark:

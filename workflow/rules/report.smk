@@ -16,6 +16,8 @@ rule report:
         cells_dir=lambda w: f"{RESULTS}/{w.experiment}/cells",
         tables_dir=lambda w: f"{RESULTS}/{w.experiment}/tables",
         figures_dir=lambda w: f"{RESULTS}/{w.experiment}/figures",
+    wildcard_constraints:
+        experiment=experiments_of("rotation"),
     log:
         f"{RESULTS}/{{experiment}}/logs/report.log",
     conda:

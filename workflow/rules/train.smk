@@ -7,6 +7,8 @@ rule train:
     params:
         settings=cell_settings,
     threads: THREADS
+    wildcard_constraints:
+        experiment=experiments_of("rotation"),
     log:
         f"{RESULTS}/{{experiment}}/logs/train/{{cell}}.log",
     benchmark:

@@ -1,11 +1,11 @@
-# Thin wrapper: the experiment's cells into rfpipe.reporting.report_experiment.
+# Thin wrapper: the experiment's cells into rfpipe.reporting.report_rotation.
 import _checkout  # noqa: F401  (this checkout's rfpipe first)
 from rfpipe.config import validate_config
 from rfpipe.pipeline import log_to
-from rfpipe.reporting import report_experiment
+from rfpipe.reporting import report_rotation
 from rfpipe.sweep import Sweep
 
 with log_to(snakemake.log[0]):
     experiment = Sweep(validate_config(snakemake.config)).experiments[snakemake.wildcards.experiment]
-    report_experiment(experiment, snakemake.params.cells_dir, snakemake.params.tables_dir,
+    report_rotation(experiment, snakemake.params.cells_dir, snakemake.params.tables_dir,
                       snakemake.params.figures_dir)

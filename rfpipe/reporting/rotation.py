@@ -1,7 +1,6 @@
-"""Aggregation over a sweep: summary tables with 95 % intervals over seeds, the C4 verdict, figures.
+"""The ``rotation`` report (Counter Example 1, claim C4): tables over seeds, the C4 verdict, figures.
 
-Every interval is a Student-t 95 % interval of the mean over seeds, mean +- t_{0.975, n-1} s / sqrt(n)
-(NaN with one seed). The C4 verdict rule, fixed before any run, for one setting (every grid value but
+The C4 verdict rule, fixed before any run, for one setting (every grid value but
 ``coupling``, ``sigma`` and ``seed``, and one evaluation ``solver_steps``), on the ``rotated`` coupling and
 the training sources: per seed s, D_s(sigma) = l2_to_ot - l2_to_training_partner (> 0: the endpoints lie
 nearer the training partner T(x_0) than the OT partner).
@@ -21,50 +20,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow.dataset as ds  # noqa: E402
-import seaborn as sns  # noqa: E402
-from scipy import stats  # noqa: E402
+from rfpipe.reporting.common import label, read_cells, save_figure, summarise, write_table
+from rfpipe.sweep import Experiment
 
-from rfpipe.io import atomic_path, write_text  # noqa: E402
-from rfpipe.sweep import Experiment  # noqa: E402
-
-__all__ = ["c4_verdicts", "mean_ci", "markdown_table", "read_cells", "report_experiment", "summarise"]
+__all__ = ["c4_verdicts", "report_rotation"]
 
 CLAIM = "C4"
-
-
-def read_cells(experiment: Experiment, cells_dir: str | os.PathLike, filename: str) -> pd.DataFrame:
-    """Read ``filename`` of every cell into one frame, with the path keys as typed columns."""
-    root = Path(cells_dir)
-    files = [str(root / cell.path / filename) for cell in experiment.cells.values()]
-    partitioning = ds.partitioning(experiment.partition_schema(), flavor="hive")
-    dataset = ds.dataset(files, format="parquet", partitioning=partitioning, partition_base_dir=str(root))
-    return dataset.to_table().to_pandas()
-
-
-def mean_ci(values: Any) -> tuple[float, float, float]:
-    """Mean and Student-t 95 % interval of the mean of ``values`` (NaN bounds for fewer than 2)."""
-    x = np.asarray(values, dtype=float)
-    m = float(x.mean())
-    if x.size < 2:
-        return m, math.nan, math.nan
-    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return m, m - half, m + half
-
-
-def summarise(frame: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:
-    """One row per group of ``by``: ``mean``, ``ci_low``, ``ci_high`` over seeds, and ``n_seeds``."""
-    rows = []
-    for key, group in frame.groupby(by, sort=True, dropna=False):
-        m, lo, hi = mean_ci(group[value])
-        rows.append({**dict(zip(by, key)), "mean": m, "ci_low": lo, "ci_high": hi, "n_seeds": int(group["seed"].nunique())})
-    return pd.DataFrame(rows)
 
 
 def _setting_axes(experiment: Experiment) -> list[str]:
@@ -105,45 +71,15 @@ def c4_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: f
     return pd.DataFrame(rows)
 
 
-def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
-    """A GitHub-flavoured Markdown table of ``frame``."""
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return "" if math.isnan(v) else format(v, floatfmt)
-        return str(v)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
-def _write_table(frame: pd.DataFrame, csv: Path, md: Path, title: str) -> None:
-    with atomic_path(csv) as tmp:
-        frame.to_csv(tmp, index=False)
-    write_text(f"# {title}\n\n" + markdown_table(frame), md)
-
-
-def _save(fig: plt.Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _label(frame: pd.DataFrame, axes: list[str]) -> pd.Series:
-    if not axes:
-        return pd.Series("all", index=frame.index)
-    return frame[axes].astype(str).apply(lambda r: ", ".join(f"{a}={v}" for a, v in zip(axes, r)), axis=1)
-
-
 def plot_gradvar(gradvar: pd.DataFrame, setting_axes: list[str], path: Path) -> None:
     """grad_var_trace over training steps by sigma (95 % CI over seeds), one panel per coupling x setting."""
     g = gradvar[gradvar["t_bin"].isna()].copy()
-    g["setting"] = _label(g, setting_axes)
+    g["setting"] = label(g, setting_axes)
     grid = sns.relplot(data=g, kind="line", x="step", y="grad_var_trace", hue="sigma", col="coupling",
                        row="setting" if setting_axes else None, errorbar=("ci", 95), palette="viridis", height=2.8, aspect=1.3,
                        facet_kws={"sharey": False})
     grid.set(yscale="log")
-    _save(grid.figure, path)
+    save_figure(grid.figure, path)
 
 
 def plot_gradvar_t(gradvar: pd.DataFrame, setting_axes: list[str], path: Path) -> None:
@@ -151,12 +87,12 @@ def plot_gradvar_t(gradvar: pd.DataFrame, setting_axes: list[str], path: Path) -
     g = gradvar[gradvar["t_bin"].notna()].copy()
     g = g[g["step"] == g["step"].max()]
     g["t"] = (g["t_low"] + g["t_high"]) / 2
-    g["setting"] = _label(g, setting_axes)
+    g["setting"] = label(g, setting_axes)
     grid = sns.relplot(data=g, kind="line", x="t", y="grad_var_trace", hue="sigma", col="coupling",
                        row="setting" if setting_axes else None, errorbar=("ci", 95), marker="o", palette="viridis", height=2.8,
                        aspect=1.3, facet_kws={"sharey": False})
     grid.set(yscale="log")
-    _save(grid.figure, path)
+    save_figure(grid.figure, path)
 
 
 def plot_trajectories(traj: pd.DataFrame, setting_axes: list[str], sigmas: list[float], path: Path) -> None:
@@ -186,7 +122,7 @@ def plot_trajectories(traj: pd.DataFrame, setting_axes: list[str], sigmas: list[
             ax.set_title(f"sigma={sigma}, solver_steps={n}", fontsize=9)
     fig.suptitle("paths of training sources (o: training partner, x: OT partner)", fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_memorisation_map(metrics: pd.DataFrame, setting_axes: list[str], path: Path) -> None:
@@ -199,7 +135,7 @@ def plot_memorisation_map(metrics: pd.DataFrame, setting_axes: list[str], path: 
     if "n_pairs" not in m:
         m["n_pairs"] = "fixed"
     others = [a for a in setting_axes if a != "n_pairs"]
-    m["setting"] = _label(m, others)
+    m["setting"] = label(m, others)
     rows = [(metric, s) for metric in ("pair_recovery", "closer_to_partner") for s in sorted(m["setting"].unique())]
     steps = sorted(m["solver_steps"].unique())
     fig, axes = plt.subplots(len(rows), len(steps), figsize=(3.4 * len(steps), 2.6 * len(rows)), squeeze=False)
@@ -210,10 +146,10 @@ def plot_memorisation_map(metrics: pd.DataFrame, setting_axes: list[str], path: 
             sns.heatmap(table, ax=axes[r][c], vmin=0, vmax=1, annot=True, fmt=".2f", cmap="mako", cbar=False)
             axes[r][c].set_title(f"{metric}\n{setting}, solver_steps={n}", fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def report_experiment(experiment: Experiment, cells_dir: str | os.PathLike, tables_dir: str | os.PathLike,
+def report_rotation(experiment: Experiment, cells_dir: str | os.PathLike, tables_dir: str | os.PathLike,
                       figures_dir: str | os.PathLike) -> None:
     """Write an experiment's summary and verdict tables (CSV and Markdown) and its figures."""
     tables, figures = Path(tables_dir), Path(figures_dir)
@@ -223,11 +159,11 @@ def report_experiment(experiment: Experiment, cells_dir: str | os.PathLike, tabl
     traj = read_cells(experiment, cells_dir, "trajectories.parquet")
     by = [*axes, "solver_steps", "split", "metric", "coupling", "sigma"]
     summary = summarise(metrics, by)
-    _write_table(summary, tables / "summary.csv", tables / "summary.md",
+    write_table(summary, tables / "summary.csv", tables / "summary.md",
                  f"{experiment.name}: metrics by coupling and sigma (mean and 95 % CI over seeds)")
     verdict_sigma = experiment.settings["verdict_sigma"]
     verdicts = c4_verdicts(metrics, axes, verdict_sigma)
-    _write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
+    write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
                  f"{experiment.name}: claim C4 per setting (sigma = 0 against sigma = {verdict_sigma})")
     plot_gradvar(gradvar, axes, figures / "gradvar.png")
     plot_gradvar_t(gradvar, axes, figures / "gradvar_t.png")

@@ -1,0 +1,85 @@
+"""Shared pieces of the reports: reading a sweep, intervals, tables and figure files.
+
+Intervals are Student-t 95 % intervals of the mean, mean +- t_{0.975, n-1} s / sqrt(n) (NaN for n < 2).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow.dataset as ds  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from rfpipe.io import atomic_path, write_text  # noqa: E402
+from rfpipe.sweep import Experiment  # noqa: E402
+
+__all__ = ["label", "markdown_table", "mean_ci", "read_cells", "save_figure", "summarise", "write_table"]
+
+
+def read_cells(experiment: Experiment, cells_dir: str | os.PathLike, filename: str) -> pd.DataFrame:
+    """Read ``filename`` of every cell into one frame, with the path keys as typed columns."""
+    root = Path(cells_dir)
+    files = [str(root / cell.path / filename) for cell in experiment.cells.values()]
+    partitioning = ds.partitioning(experiment.partition_schema(), flavor="hive")
+    dataset = ds.dataset(files, format="parquet", partitioning=partitioning, partition_base_dir=str(root))
+    return dataset.to_table().to_pandas()
+
+
+def mean_ci(values: Any) -> tuple[float, float, float]:
+    """Mean and Student-t 95 % interval of the mean of ``values`` (NaN bounds for fewer than 2)."""
+    x = np.asarray(values, dtype=float)
+    m = float(x.mean())
+    if x.size < 2:
+        return m, math.nan, math.nan
+    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return m, m - half, m + half
+
+
+def summarise(frame: pd.DataFrame, by: list[str], value: str = "value", count_by: str = "seed",
+              count_name: str = "n_seeds") -> pd.DataFrame:
+    """One row per group of ``by``: ``mean``, ``ci_low``, ``ci_high`` of ``value``, and the number of distinct
+    ``count_by`` values (seeds, or repetitions) as ``count_name``."""
+    rows = []
+    for key, group in frame.groupby(by, sort=True, dropna=False):
+        m, lo, hi = mean_ci(group[value])
+        rows.append({**dict(zip(by, key)), "mean": m, "ci_low": lo, "ci_high": hi, count_name: int(group[count_by].nunique())})
+    return pd.DataFrame(rows)
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    """A GitHub-flavoured Markdown table of ``frame``."""
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return "" if math.isnan(v) else format(v, floatfmt)
+        return str(v)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(frame: pd.DataFrame, csv: Path, md: Path, title: str) -> None:
+    with atomic_path(csv) as tmp:
+        frame.to_csv(tmp, index=False)
+    write_text(f"# {title}\n\n" + markdown_table(frame), md)
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def label(frame: pd.DataFrame, axes: list[str]) -> pd.Series:
+    if not axes:
+        return pd.Series("all", index=frame.index)
+    return frame[axes].astype(str).apply(lambda r: ", ".join(f"{a}={v}" for a, v in zip(axes, r)), axis=1)
