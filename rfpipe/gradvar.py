@@ -68,23 +68,49 @@ class SampleGrads:
         losses: l_i, shape (B,).
         sqnorms: ||g_i||^2 in float64, shape (B,).
         parts: either [(G,)] with G the (B, P) per-sample gradients, or [(delta, a), ...] per linear
-            layer, with g_i's block for that layer = [delta_i a_i^T, delta_i] (weight, bias).
+            layer, with g_i's block for that layer = [delta_i a_i^T, delta_i] (weight, bias); in the
+            model's dtype.
     """
 
     losses: Tensor
     sqnorms: Tensor
     parts: list[tuple[Tensor, ...]]
 
-    def subset_sum(self, mask: Tensor) -> Tensor:
-        """sum_{i : mask_i} g_i, flattened, float64."""
-        out = []
+    def group_sum_sqnorms(self, groups: Tensor, n_groups: int) -> tuple[Tensor, float]:
+        """Squared norms of the group sums ||sum_{i : groups_i = k} g_i||^2, shape (n_groups,), and of the total
+        ||sum_i g_i||^2, in float64, never materialising a (B, P) or (K, P) matrix.
+
+        For a linear layer, ||sum_{i in k} delta_i a_i^T||_F^2 = sum_{i, j in k} (delta_i . delta_j)(a_i . a_j + 1)
+        (weight and bias): one batched pair of small Gram matrices over the groups, padded to equal size.
+        """
+        per_group = torch.zeros(n_groups, dtype=torch.float64)
+        total = 0.0
+        order = torch.argsort(groups, stable=True)
+        counts = torch.bincount(groups, minlength=n_groups)
+        size = int(counts.max())
+        starts = torch.cumsum(counts, 0) - counts
+        slot = groups[order] * size + torch.arange(groups.shape[0]) - starts[groups[order]]
+
+        def padded(x: Tensor) -> Tensor:
+            out = torch.zeros(n_groups * size, x.shape[1], dtype=torch.float64)
+            return out.index_copy_(0, slot, x[order].double()).view(n_groups, size, x.shape[1])
+
         for part in self.parts:
             if len(part) == 1:
-                out.append(part[0][mask].sum(0))
-            else:
-                delta, a = part[0][mask], part[1][mask]
-                out += [(delta.T @ a).reshape(-1), delta.sum(0)]
-        return torch.cat(out)
+                g = part[0].double()
+                sums = torch.zeros(n_groups, g.shape[1], dtype=torch.float64).index_add_(0, groups, g)
+                per_group += (sums ** 2).sum(1)
+                whole = g.sum(0)
+                total += float(whole @ whole)
+                continue
+            delta, a = part
+            d_p, a_p = padded(delta), padded(a)
+            gram = (d_p @ d_p.transpose(1, 2)) * (a_p @ a_p.transpose(1, 2) + 1)  # zero on padded rows
+            per_group += gram.sum((1, 2))
+            whole_w = (delta.T @ a).double()
+            whole_b = delta.sum(0).double()
+            total += float((whole_w ** 2).sum() + whole_b @ whole_b)
+        return per_group, total
 
 
 def per_sample_grads(model: nn.Module, batch: InterpolantSample) -> tuple[Tensor, Tensor]:
@@ -134,8 +160,9 @@ def _linear_sample_grads(model: nn.Module, layers: list[nn.Linear], batch: Inter
     finally:
         for h in handles:
             h.remove()
-    parts = [(d.detach().double(), a.detach().double()) for d, a in zip(deltas, inputs)]
-    sqnorms = sum((d ** 2).sum(1) * ((a ** 2).sum(1) + 1) for d, a in parts)
+    # Products stay in the model's dtype (float32: ~1e-7 relative); norms and sums are accumulated in float64.
+    parts = [(d.detach(), a.detach()) for d, a in zip(deltas, inputs)]
+    sqnorms = sum((d.double() ** 2).sum(1) * ((a.double() ** 2).sum(1) + 1) for d, a in parts)
     return SampleGrads(losses.detach(), sqnorms, parts)
 
 
@@ -157,28 +184,34 @@ def sample_grads(model: nn.Module, batch: InterpolantSample, method: Method = "a
 
 
 def grad_var_stats(grads: SampleGrads, mask: Tensor | None = None, t_bin: int | None = None, t_low: float = 0.0,
-                   t_high: float = 1.0) -> GradVarStats:
-    """Reduce the samples selected by ``mask`` (all if None) to :class:`GradVarStats` (needs n >= 2)."""
+                   t_high: float = 1.0, sum_sqnorm: float | None = None) -> GradVarStats:
+    """Reduce the samples selected by ``mask`` (all if None) to :class:`GradVarStats` (needs n >= 2).
+
+    ``sum_sqnorm``, if given, is ||sum_{i in mask} g_i||^2 (saves recomputing it).
+    """
     if mask is None:
         mask = torch.ones_like(grads.losses, dtype=torch.bool)
     n = int(mask.sum())
     if n < 2:
         raise ValueError(f"gradient variance needs at least 2 samples, got {n}")
-    mean = grads.subset_sum(mask) / n
-    sqnorm = float(mean @ mean)
+    if sum_sqnorm is None:
+        sum_sqnorm = float(grads.group_sum_sqnorms(mask.long(), 2)[0][1])
+    sqnorm = sum_sqnorm / n**2
     trace = max(float(grads.sqnorms[mask].sum()) - n * sqnorm, 0.0) / (n - 1)
     ratio = trace / sqnorm if sqnorm > 0 else float("inf")
     return GradVarStats(t_bin, t_low, t_high, n, float(grads.losses[mask].double().mean()), trace, sqnorm, ratio)
 
 
 def binned_stats(grads: SampleGrads, t: Tensor, t_bins: int) -> list[GradVarStats]:
-    """Statistics over all samples (first entry) and in each of ``t_bins`` equal t-bins (bins with < 2 samples skipped)."""
-    stats = [grad_var_stats(grads)]
-    bins = torch.clamp((t * t_bins).long(), max=t_bins - 1)
+    """Statistics over all samples (first entry) and in each of ``t_bins`` equal t-bins (bins with < 2 samples
+    skipped), from one pass over the samples (:meth:`SampleGrads.group_sum_sqnorms`)."""
+    bins = torch.clamp((t * t_bins).long(), min=0, max=t_bins - 1)
+    per_bin, total = grads.group_sum_sqnorms(bins, t_bins)
+    counts = torch.bincount(bins, minlength=t_bins)
+    stats = [grad_var_stats(grads, sum_sqnorm=total)]
     for b in range(t_bins):
-        mask = bins == b
-        if int(mask.sum()) >= 2:
-            stats.append(grad_var_stats(grads, mask, b, b / t_bins, (b + 1) / t_bins))
+        if int(counts[b]) >= 2:
+            stats.append(grad_var_stats(grads, bins == b, b, b / t_bins, (b + 1) / t_bins, float(per_bin[b])))
     return stats
 
 

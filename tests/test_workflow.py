@@ -168,3 +168,21 @@ def test_lint_is_clean() -> None:
     proc = subprocess.run([*SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_gaussian_variance_report(run: Path, sweep: Sweep) -> None:
+    """The gaussian_variance experiment writes one Parquet with typed axis columns, and verdicts for C1-C3."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    root = _results(run).parent / "gaussian"
+    table = pq.read_table(root / "variance.parquet")
+    assert table.schema.field("sigma").type == pa.float64() and table.schema.field("seed").type == pa.int64()
+    exp = sweep.experiments["gaussian"]
+    reps, bins = exp.settings["repetitions"], exp.settings["t_bins"]
+    assert table.num_rows == len(exp.cells) * reps * 2 * (bins + 1)
+    verdicts = pd.read_csv(root / "tables" / "variance_verdicts.csv")
+    assert set(verdicts["claim"]) == {"C1", "C2", "C3"}
+    assert set(verdicts["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
+    for name in ("variance_t", "variance_angle", "variance_c3"):
+        assert (root / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
