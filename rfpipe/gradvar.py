@@ -92,8 +92,8 @@ class SampleGrads:
         slot = groups[order] * size + torch.arange(groups.shape[0]) - starts[groups[order]]
 
         def padded(x: Tensor) -> Tensor:
-            out = torch.zeros(n_groups * size, x.shape[1], dtype=torch.float64)
-            return out.index_copy_(0, slot, x[order].double()).view(n_groups, size, x.shape[1])
+            out = torch.zeros(n_groups * size, x.shape[1], dtype=x.dtype)
+            return out.index_copy_(0, slot, x[order]).view(n_groups, size, x.shape[1])
 
         for part in self.parts:
             if len(part) == 1:
@@ -105,11 +105,10 @@ class SampleGrads:
                 continue
             delta, a = part
             d_p, a_p = padded(delta), padded(a)
-            gram = (d_p @ d_p.transpose(1, 2)) * (a_p @ a_p.transpose(1, 2) + 1)  # zero on padded rows
+            gram = ((d_p @ d_p.transpose(1, 2)) * (a_p @ a_p.transpose(1, 2) + 1)).double()  # 0 on padding
             per_group += gram.sum((1, 2))
-            whole_w = (delta.T @ a).double()
-            whole_b = delta.sum(0).double()
-            total += float((whole_w ** 2).sum() + whole_b @ whole_b)
+            whole_w, whole_b = delta.T @ a, delta.sum(0)
+            total += float((whole_w.double() ** 2).sum() + (whole_b.double() ** 2).sum())
         return per_group, total
 
 
@@ -160,9 +159,10 @@ def _linear_sample_grads(model: nn.Module, layers: list[nn.Linear], batch: Inter
     finally:
         for h in handles:
             h.remove()
-    # Products stay in the model's dtype (float32: ~1e-7 relative); norms and sums are accumulated in float64.
+    # Products stay in the model's dtype (float32: ~1e-7 relative); per-sample and group norms are then
+    # accumulated in float64.
     parts = [(d.detach(), a.detach()) for d, a in zip(deltas, inputs)]
-    sqnorms = sum((d.double() ** 2).sum(1) * ((a.double() ** 2).sum(1) + 1) for d, a in parts)
+    sqnorms = sum(((d ** 2).sum(1) * ((a ** 2).sum(1) + 1)).double() for d, a in parts)
     return SampleGrads(losses.detach(), sqnorms, parts)
 
 
