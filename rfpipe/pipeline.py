@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -106,8 +107,13 @@ def _load_model(settings: dict[str, Any], model: str | os.PathLike) -> MLP:
 
 
 def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,
-               gradvar: str | os.PathLike) -> None:
-    """Train one cell on its data; write the weights to ``model`` and the probe log to ``gradvar``."""
+               gradvar: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> None:
+    """Train one cell on its data; write the weights to ``model`` and the probe log to ``gradvar``.
+
+    With ``checkpoint`` (a path outside the rule's outputs, which Snakemake deletes on failure) training
+    resumes from the last state saved there every ``checkpoint_every`` steps; the file is removed once the
+    outputs are written.
+    """
     paired = PairedData.load(data)
     sampler = PairSampler(paired.train.x_0, paired.train.x_1, COUPLING_SAMPLERS[settings["coupling"]])
     interpolant = Interpolant(settings["sigma"], settings["noise"])
@@ -116,12 +122,16 @@ def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | o
                          t_bins=settings["t_bins"], lr_schedule=settings["lr_schedule"])
     net = build_model(settings)
     start = time.perf_counter()
+    tag = json.dumps(settings, sort_keys=True)
     result = train(net, sampler, interpolant, config, seed=settings["seed"],
-                   on_probe=lambda step: log.info("step %d", step))
+                   on_probe=lambda step: log.info("step %d", step), checkpoint=checkpoint,
+                   checkpoint_every=settings["checkpoint_every"], tag=tag)
     log.info("trained %d steps in %.1f s, final batch loss %.4g", config.steps, time.perf_counter() - start,
              result.final_loss)
     write_parquet(pa.Table.from_pylist(result.probes, schema=GRADVAR_SCHEMA), gradvar)
-    save_tensors({"state_dict": net.state_dict(), "settings": json.dumps(settings, sort_keys=True)}, model)
+    save_tensors({"state_dict": net.state_dict(), "settings": tag}, model)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
 
 
 def evaluate_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,

@@ -9,8 +9,11 @@ consumes the training generator, so a run with the probe off trains the same wei
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -18,8 +21,11 @@ from torch import Tensor, nn
 from rfpipe.couplings import PairSampler
 from rfpipe.gradvar import grad_variance
 from rfpipe.interpolants import Interpolant, InterpolantSample
+from rfpipe.io import load_tensors, save_tensors
 
 __all__ = ["TrainConfig", "TrainResult", "draw_batch", "train"]
+
+log = logging.getLogger("rfpipe")
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,36 @@ def draw_batch(sampler: PairSampler, interpolant: Interpolant, batch_size: int, 
     return interpolant.sample(x_0, x_1, t, z)
 
 
+def _state(model: nn.Module, opt: torch.optim.Optimizer, sched: object | None, gen: torch.Generator,
+           probe_gen: torch.Generator, result: TrainResult, step: int, tag: str) -> dict[str, object]:
+    return {"step": step, "tag": tag, "model": model.state_dict(), "opt": opt.state_dict(),
+            "sched": sched.state_dict() if sched is not None else None, "gen": gen.get_state(),
+            "probe_gen": probe_gen.get_state(), "probes": list(result.probes)}
+
+
+def _resume(path: Path, tag: str) -> dict[str, object] | None:
+    """The checkpoint at ``path`` if it loads and belongs to this run (same ``tag``), else None (logged)."""
+    if not path.exists():
+        return None
+    try:
+        state = load_tensors(path)
+    except Exception as exc:  # a truncated or corrupted file: retrain rather than reuse
+        log.warning("checkpoint %s is unreadable (%s): starting afresh", path, exc)
+        return None
+    if state.get("tag") != tag:
+        log.warning("checkpoint %s belongs to other settings: starting afresh", path)
+        return None
+    return state
+
+
 def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, config: TrainConfig, seed: int,
-          on_probe: Callable[[int], None] | None = None) -> TrainResult:
+          on_probe: Callable[[int], None] | None = None, checkpoint: str | os.PathLike | None = None,
+          checkpoint_every: int = 0, tag: str = "") -> TrainResult:
     """Train ``model`` in place by flow matching on ``sampler``'s coupling with ``interpolant``.
+
+    With ``checkpoint``, the whole training state (weights, optimiser, schedule, both generators, probe rows)
+    is written there atomically every ``checkpoint_every`` steps, and a run finding a readable checkpoint with
+    the same ``tag`` resumes from it: the result equals that of an uninterrupted run, bit for bit on the CPU.
 
     Args:
         model: v_theta(x, t).
@@ -77,6 +110,9 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         config: optimisation and probe settings.
         seed: seeds the training generator; the probe generator is seeded with ``seed + 1_000_003``.
         on_probe: called with the step after each probe (progress reporting).
+        checkpoint: path of the resume file (kept by the caller outside any output that may be deleted).
+        checkpoint_every: period in steps (0: never written, but still read).
+        tag: identifies the settings; a checkpoint with another tag is ignored.
     """
     gen = torch.Generator().manual_seed(seed)
     probe_gen = torch.Generator().manual_seed(seed + 1_000_003)
@@ -85,6 +121,19 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps) if config.lr_schedule == "cosine" else None
     result = TrainResult()
+    start = 0
+    path = Path(checkpoint) if checkpoint is not None else None
+    state = _resume(path, tag) if path is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        if sched is not None:
+            sched.load_state_dict(state["sched"])
+        gen.set_state(state["gen"])
+        probe_gen.set_state(state["probe_gen"])
+        result.probes = list(state["probes"])
+        start = int(state["step"])
+        log.info("resumed from %s at step %d", path, start)
 
     def probe(step: int) -> None:
         batch = draw_batch(sampler, interpolant, config.probe_size, probe_gen, stratified=True)
@@ -94,11 +143,15 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
             on_probe(step)
 
     loss: Tensor = torch.tensor(float("nan"))
-    for step in range(config.steps):
+    for step in range(start, config.steps):
+        if path is not None and checkpoint_every and step % checkpoint_every == 0 and step > start:
+            save_tensors(_state(model, opt, sched, gen, probe_gen, result, step, tag), path)
         if config.probe_every and step % config.probe_every == 0:
             probe(step)
         batch = draw_batch(sampler, interpolant, config.batch_size, gen)
         loss = ((model(batch.x_t, batch.t) - batch.dx_t) ** 2).flatten(1).sum(1).mean()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {float(loss)} at step {step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -6,6 +6,7 @@ rule train:
         gradvar=f"{RESULTS}/{{experiment}}/cells/{{cell}}/gradvar.parquet",
     params:
         settings=cell_settings,
+        checkpoint=lambda w: f"{RESULTS}/{w.experiment}/checkpoints/{w.cell}/state.pt",
     threads: THREADS
     wildcard_constraints:
         experiment=experiments_of("rotation"),
