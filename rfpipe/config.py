@@ -76,7 +76,7 @@ def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str,
         if solver in ("euler", "heun") and solver_hits_half(solver, steps):
             raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates the field "
                               f"at t = 1/2 (singular for angle 180); use odd step counts")
-    if kind == "rotation":
+    if kind in ("rotation", "mog"):
         _check_probe(where, settings, grid)
 
 

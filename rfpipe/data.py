@@ -16,7 +16,7 @@ from torch import Tensor
 from rfpipe.couplings import AffineCoupling
 from rfpipe.io import load_tensors, save_tensors
 
-__all__ = ["Pairs", "PairedData", "rotation_data"]
+__all__ = ["Pairs", "PairedData", "mixture_data", "ot_partners", "rotation_data"]
 
 
 @dataclass
@@ -61,3 +61,29 @@ def rotation_data(dim: int, angle: float, shift: float, n_pairs: int, n_test: in
         return Pairs(x_0.float(), coupling.transport(x_0).float(), (x_0 + shift).float())
 
     return PairedData(train=split(n_pairs), test=split(n_test))
+
+
+def ot_partners(x_0: Tensor, x_1: Tensor) -> Tensor:
+    """x_1 reordered by the exact discrete OT assignment of x_0 to x_1 on squared Euclidean cost."""
+    from scipy.optimize import linear_sum_assignment
+
+    cost = torch.cdist(x_0.flatten(1).double(), x_1.flatten(1).double()) ** 2
+    _, cols = linear_sum_assignment(cost.numpy())
+    return x_1[torch.as_tensor(cols)]
+
+
+def mixture_data(dim: int, n_components: int, radius: float, component_scale: float, n_pairs: int, n_test: int,
+                 seed: int) -> PairedData:
+    """Table 1: N training pairs (x_0 ~ N(0, I), x_1 ~ mixture, paired arbitrarily by index) and, for the
+    test split, fresh sources and fresh target samples (unpaired). ``x_1_ot`` is the exact OT assignment
+    within each split. The mixture itself is fixed (``rfpipe.mixture.GaussianMixture.default``); ``seed``
+    draws the samples.
+    """
+    from rfpipe.mixture import GaussianMixture, paired_training_set
+
+    mixture = GaussianMixture.default(dim, n_components, radius, component_scale)
+    x_0, x_1 = paired_training_set(mixture, n_pairs, seed)
+    gen = torch.Generator().manual_seed(seed + 7_919)
+    t_0 = torch.randn(n_test, dim, generator=gen, dtype=torch.float64).float()
+    t_1 = mixture.sample(n_test, gen).float()
+    return PairedData(train=Pairs(x_0, x_1, ot_partners(x_0, x_1)), test=Pairs(t_0, t_1, ot_partners(t_0, t_1)))

@@ -23,7 +23,9 @@ from rfpipe.config import GRID_AXES, load_schema
 __all__ = ["DATA_KEYS", "Cell", "Experiment", "Sweep", "format_value"]
 
 DATA_KEYS: dict[str, tuple[str, ...]] = {"rotation": ("dim", "angle", "shift", "n_pairs", "n_test"),
-                                         "gaussian_variance": ()}
+                                         "gaussian_variance": (),
+                                         "mog": ("dim", "n_components", "radius", "component_scale", "n_pairs",
+                                                 "n_test")}
 """Per kind, the settings that determine the prepared data (besides ``seed``)."""
 
 
@@ -103,7 +105,7 @@ class Experiment:
         """The settings that produce the data at ``data_path`` (a key of :meth:`data_paths`)."""
         for cell in self.cells.values():
             if cell.data_path == data_path:
-                return {k: cell.settings[k] for k in sorted((*DATA_KEYS[self.kind], "seed"))}
+                return {k: cell.settings[k] for k in sorted((*DATA_KEYS[self.kind], "kind", "seed"))}
         raise KeyError(f"experiment {self.name!r} has no data {data_path!r} in its grid")
 
     def data_paths(self) -> list[str]:

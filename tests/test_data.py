@@ -71,3 +71,44 @@ def test_save_load_round_trip(tmp_path):
         for name in ("x_0", "x_1", "x_1_ot"):
             orig, got = getattr(getattr(data, split), name), getattr(getattr(back, split), name)
             assert got.dtype == orig.dtype and torch.equal(got, orig)
+
+
+def test_ot_partners_is_an_optimal_permutation():
+    """ot_partners returns a permutation of x_1 whose total squared cost is the minimum: no lower than the
+    identity pairing, 200 random permutations, or any pairwise swap."""
+    import torch
+
+    from rfpipe.data import ot_partners
+
+    g = torch.Generator().manual_seed(0)
+    x_0, x_1 = torch.randn(12, 3, generator=g), torch.randn(12, 3, generator=g) + 1
+    y = ot_partners(x_0, x_1)
+    assert sorted(map(tuple, y.tolist())) == sorted(map(tuple, x_1.tolist()))
+    cost = float(((x_0 - y) ** 2).sum())
+    assert cost <= float(((x_0 - x_1) ** 2).sum()) + 1e-9
+    for _ in range(200):
+        perm = torch.randperm(12, generator=g)
+        assert cost <= float(((x_0 - x_1[perm]) ** 2).sum()) + 1e-9
+    for i in range(12):
+        for j in range(i + 1, 12):
+            z = y.clone()
+            z[[i, j]] = z[[j, i]]
+            assert cost <= float(((x_0 - z) ** 2).sum()) + 1e-9
+
+
+def test_mixture_data_shapes_and_determinism():
+    """mixture_data: N training pairs, n_test fresh sources and targets, the OT partners a permutation of the
+    split's targets; same seed same tensors."""
+    import torch
+
+    from rfpipe.data import mixture_data
+
+    a = mixture_data(3, 4, 5.0, 0.5, 20, 30, seed=1)
+    b = mixture_data(3, 4, 5.0, 0.5, 20, 30, seed=1)
+    assert a.train.x_0.shape == (20, 3) and a.test.x_1.shape == (30, 3)
+    for split in ("train", "test"):
+        for name in ("x_0", "x_1", "x_1_ot"):
+            assert torch.equal(getattr(getattr(a, split), name), getattr(getattr(b, split), name))
+        pairs = getattr(a, split)
+        assert torch.equal(pairs.x_1_ot.sort(0).values, pairs.x_1.sort(0).values)
+    assert not torch.equal(mixture_data(3, 4, 5.0, 0.5, 20, 30, seed=2).train.x_0, a.train.x_0)

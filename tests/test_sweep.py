@@ -97,7 +97,7 @@ def test_data_settings():
     """data_settings gives the data keys of that data path (grid values and filled defaults); unknown -> KeyError."""
     exp = _sweep(n_test=10).experiments["rot"]
     assert exp.data_settings("n_pairs=64/seed=1") == {"dim": 2, "angle": 180.0, "shift": 5.0, "n_pairs": 64,
-                                                      "n_test": 10, "seed": 1}
+                                                      "n_test": 10, "seed": 1, "kind": "rotation"}
     with pytest.raises(KeyError):
         exp.data_settings("n_pairs=32/seed=1")
 

@@ -186,3 +186,18 @@ def test_gaussian_variance_report(run: Path, sweep: Sweep) -> None:
     assert set(verdicts["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
     for name in ("variance_t", "variance_angle", "variance_c3"):
         assert (root / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mog_report(run: Path, sweep: Sweep) -> None:
+    """The mog experiment's cells carry both MMDs; its verdict table has the paper's d = 3 values beside ours."""
+    import pandas as pd
+
+    root = _results(run).parent / "mog"
+    frame = ds.dataset([str(p) for p in (root / "cells").rglob("metrics.parquet")], format="parquet").to_table().to_pandas()
+    assert set(frame[frame["split"] == "test"]["metric"]) == {"generalisation_mmd"}
+    assert "memorisation_mmd" in set(frame[frame["split"] == "train"]["metric"])
+    verdicts = pd.read_csv(root / "tables" / "verdicts.csv")
+    assert list(verdicts["claim"]) == ["C5"]
+    assert verdicts["memorisation_mmd_sigma0_paper"].iloc[0] == pytest.approx(1.758e-6)
+    for name in ("mmd", "gradvar"):
+        assert (root / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

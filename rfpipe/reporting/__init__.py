@@ -6,7 +6,8 @@ shared helpers (:mod:`rfpipe.reporting.common`).
 
 from rfpipe.reporting.common import markdown_table, mean_ci, read_cells, summarise
 from rfpipe.reporting.gaussian import gaussian_verdicts, report_gaussian
+from rfpipe.reporting.mog import c5_verdicts, report_mog
 from rfpipe.reporting.rotation import c4_verdicts, report_rotation
 
-__all__ = ["c4_verdicts", "gaussian_verdicts", "markdown_table", "mean_ci", "read_cells", "report_gaussian",
+__all__ = ["c4_verdicts", "c5_verdicts", "report_mog", "gaussian_verdicts", "markdown_table", "mean_ci", "read_cells", "report_gaussian",
            "report_rotation", "summarise"]

@@ -45,9 +45,9 @@ def cell_files(experiment, filename):
     return [f"{RESULTS}/{experiment}/cells/{path}/{filename}" for path in cells]
 
 
-def experiments_of(kind):
-    """A regex alternation of the experiment names of ``kind`` (one that never matches if there are none)."""
-    names = [name for name, exp in SWEEP.experiments.items() if exp.kind == kind]
+def experiments_of(*kinds):
+    """A regex alternation of the experiment names of these kinds (one that never matches if there are none)."""
+    names = [name for name, exp in SWEEP.experiments.items() if exp.kind in kinds]
     return "|".join(names) if names else "(?!)"
 
 
@@ -56,6 +56,7 @@ REPORTS = {
         ["summary", "verdicts"],
         ["gradvar", "gradvar_t", "trajectories", "memorisation_map"],
     ),
+    "mog": (["summary", "verdicts"], ["mmd", "gradvar"]),
     "gaussian_variance": (
         ["variance_summary", "variance_verdicts"],
         ["variance_t", "variance_angle", "variance_c3"],

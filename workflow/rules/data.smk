@@ -4,7 +4,7 @@ rule data:
     params:
         settings=data_settings,
     wildcard_constraints:
-        experiment=experiments_of("rotation"),
+        experiment=experiments_of("rotation", "mog"),
     log:
         f"{RESULTS}/{{experiment}}/logs/data/{{data}}.log",
     benchmark:

@@ -9,7 +9,7 @@ rule evaluate:
         settings=cell_settings,
     threads: THREADS
     wildcard_constraints:
-        experiment=experiments_of("rotation"),
+        experiment=experiments_of("rotation", "mog"),
     log:
         f"{RESULTS}/{{experiment}}/logs/evaluate/{{cell}}.log",
     benchmark:

@@ -24,3 +24,24 @@ rule report:
         "../envs/rfpipe.yaml"
     script:
         "../scripts/report.py"
+
+
+rule report_mog:
+    input:
+        metrics=lambda w: cell_files(w.experiment, "metrics.parquet"),
+        gradvar=lambda w: cell_files(w.experiment, "gradvar.parquet"),
+    output:
+        [f"{RESULTS}/{{experiment}}/tables/{name}.{ext}" for name in REPORTS["mog"][0] for ext in ("csv", "md")],
+        [f"{RESULTS}/{{experiment}}/figures/{name}.png" for name in REPORTS["mog"][1]],
+    params:
+        cells_dir=lambda w: f"{RESULTS}/{w.experiment}/cells",
+        tables_dir=lambda w: f"{RESULTS}/{w.experiment}/tables",
+        figures_dir=lambda w: f"{RESULTS}/{w.experiment}/figures",
+    wildcard_constraints:
+        experiment=experiments_of("mog"),
+    log:
+        f"{RESULTS}/{{experiment}}/logs/report.log",
+    conda:
+        "../envs/rfpipe.yaml"
+    script:
+        "../scripts/report_mog.py"

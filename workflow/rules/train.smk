@@ -9,7 +9,7 @@ rule train:
         checkpoint=lambda w: f"{RESULTS}/{w.experiment}/checkpoints/{w.cell}/state.pt",
     threads: THREADS
     wildcard_constraints:
-        experiment=experiments_of("rotation"),
+        experiment=experiments_of("rotation", "mog"),
     log:
         f"{RESULTS}/{{experiment}}/logs/train/{{cell}}.log",
     benchmark:
