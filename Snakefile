@@ -18,6 +18,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/variance.smk"
+include: "workflow/rules/reflow.smk"
 
 
 rule all:

@@ -71,12 +71,12 @@ def _canonical(value: Any, prop: dict[str, Any]) -> Any:
 def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
     """Rules that span several keys (applied to the fixed settings and every grid value)."""
     where = f"experiments.{name}"
-    solver = settings.get("solver")
-    for steps in settings.get("solver_steps", []):
-        if solver in ("euler", "heun") and solver_hits_half(solver, steps):
-            raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates the field "
-                              f"at t = 1/2 (singular for angle 180); use odd step counts")
     if kind in ("rotation", "mog"):
+        solver = settings.get("solver")
+        for steps in settings.get("solver_steps", []):
+            if solver in ("euler", "heun") and solver_hits_half(solver, steps):
+                raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates the "
+                                  f"field at t = 1/2 (singular for angle 180); use odd step counts")
         _check_probe(where, settings, grid)
 
 

@@ -31,11 +31,12 @@ from rfpipe.io import load_tensors, save_tensors, write_parquet
 from rfpipe.metrics import l2, pair_recovery
 from rfpipe.mmd import mmd
 from rfpipe.models import MLP
+from rfpipe.reflow import reflow
 from rfpipe.sampling import integrate
 from rfpipe.sweep import Experiment
 from rfpipe.training import TrainConfig, train
 
-__all__ = ["GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model", "evaluate_cell",
+__all__ = ["REFLOW_SCHEMA", "reflow_cell", "GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model", "evaluate_cell",
            "gaussian_variance", "log_to", "prepare_data", "train_cell"]
 
 log = logging.getLogger("rfpipe")
@@ -59,6 +60,7 @@ TRAJECTORY_SCHEMA = pa.schema([
 ])
 
 
+REFLOW_SCHEMA = pa.schema([("round", pa.int64()), ("metric", pa.string()), ("value", pa.float64())])
 VARIANCE_SCHEMA = pa.schema([
     ("rep", pa.int64()), ("space", pa.string()), *[f for f in GRADVAR_SCHEMA if f.name != "step"],
 ])
@@ -212,3 +214,30 @@ def gaussian_variance(experiment: Experiment, variance: str | os.PathLike) -> No
         tables.append(table)
         log.info("%s: %d rows in %.2f s", cell.path, len(table), time.perf_counter() - start)
     write_parquet(pa.concat_tables(tables), variance)
+
+
+def reflow_cell(settings: dict[str, Any], out: str | os.PathLike) -> None:
+    """Round 0 and the ReFlow rounds of one cell (:func:`rfpipe.reflow.reflow`); one row per round and metric."""
+    gen = torch.Generator().manual_seed(settings["seed"])
+    d, n, shift = settings["dim"], settings["n_pairs"], settings["shift"]
+    x_0 = torch.randn(n, d, generator=gen)
+    x_1_ot = x_0 + shift
+    x_1 = x_1_ot if settings["coupling"] == "ot" else torch.randn(n, d, generator=gen) + shift
+    config = TrainConfig(steps=settings["steps"], batch_size=settings["batch_size"], lr=settings["lr"],
+                         probe_every=0, lr_schedule=settings["lr_schedule"])
+
+    def make_model() -> MLP:
+        return MLP(d, settings["width"], settings["depth"], settings["activation"])
+
+    torch.manual_seed(settings["seed"])
+    rounds = reflow(make_model, x_0, x_1, "paired" if settings["coupling"] == "ot" else "independent", x_1_ot,
+                    Interpolant(settings["sigma"], settings["noise"]), config, settings["rounds"], settings["seed"],
+                    settings["solver_steps"], settings["solver"])
+    chord = float((x_1 - x_0).norm(dim=1).mean())
+    rows = []
+    for r in rounds:
+        log.info("round %d: %s", r.round, r)
+        rows += [{"round": r.round, "metric": k, "value": v} for k, v in
+                 (("coupling_shift", r.coupling_shift), ("relative_shift", r.coupling_shift / chord),
+                  ("straightness", r.straightness), ("l2_to_ot", r.l2_to_ot))]
+    write_parquet(pa.Table.from_pylist(rows, schema=REFLOW_SCHEMA), out)

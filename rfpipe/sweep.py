@@ -24,6 +24,7 @@ __all__ = ["DATA_KEYS", "Cell", "Experiment", "Sweep", "format_value"]
 
 DATA_KEYS: dict[str, tuple[str, ...]] = {"rotation": ("dim", "angle", "shift", "n_pairs", "n_test"),
                                          "gaussian_variance": (),
+                                         "reflow": (),
                                          "mog": ("dim", "n_components", "radius", "component_scale", "n_pairs",
                                                  "n_test")}
 """Per kind, the settings that determine the prepared data (besides ``seed``)."""

@@ -201,3 +201,16 @@ def test_mog_report(run: Path, sweep: Sweep) -> None:
     assert verdicts["memorisation_mmd_sigma0_paper"].iloc[0] == pytest.approx(1.758e-6)
     for name in ("mmd", "gradvar"):
         assert (root / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reflow_report(run: Path) -> None:
+    """The reflow experiment writes one row per round and metric per cell, and a C8 verdict row."""
+    import pandas as pd
+
+    root = _results(run).parent / "reflow"
+    frame = ds.dataset([str(p) for p in (root / "cells").rglob("reflow.parquet")], format="parquet").to_table().to_pandas()
+    assert sorted(frame["round"].unique()) == [0, 1]
+    assert set(frame["metric"]) == {"coupling_shift", "relative_shift", "straightness", "l2_to_ot"}
+    verdicts = pd.read_csv(root / "tables" / "verdicts.csv")
+    assert (verdicts["claim"] == "C8").sum() == 1
+    assert (root / "figures" / "reflow.png").read_bytes()[:4] == b"\x89PNG"

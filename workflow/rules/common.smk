@@ -57,6 +57,7 @@ REPORTS = {
         ["gradvar", "gradvar_t", "trajectories", "memorisation_map"],
     ),
     "mog": (["summary", "verdicts"], ["mmd", "gradvar"]),
+    "reflow": (["summary", "verdicts"], ["reflow"]),
     "gaussian_variance": (
         ["variance_summary", "variance_verdicts"],
         ["variance_t", "variance_angle", "variance_c3"],

@@ -1,0 +1,36 @@
+rule reflow:
+    output:
+        f"{RESULTS}/{{experiment}}/cells/{{cell}}/reflow.parquet",
+    params:
+        settings=cell_settings,
+    wildcard_constraints:
+        experiment=experiments_of("reflow"),
+    threads: THREADS
+    log:
+        f"{RESULTS}/{{experiment}}/logs/reflow/{{cell}}.log",
+    benchmark:
+        f"{RESULTS}/{{experiment}}/benchmarks/reflow/{{cell}}.tsv"
+    conda:
+        "../envs/rfpipe.yaml"
+    script:
+        "../scripts/reflow.py"
+
+
+rule report_reflow:
+    input:
+        lambda w: cell_files(w.experiment, "reflow.parquet"),
+    output:
+        [f"{RESULTS}/{{experiment}}/tables/{name}.{ext}" for name in REPORTS["reflow"][0] for ext in ("csv", "md")],
+        [f"{RESULTS}/{{experiment}}/figures/{name}.png" for name in REPORTS["reflow"][1]],
+    params:
+        cells_dir=lambda w: f"{RESULTS}/{w.experiment}/cells",
+        tables_dir=lambda w: f"{RESULTS}/{w.experiment}/tables",
+        figures_dir=lambda w: f"{RESULTS}/{w.experiment}/figures",
+    wildcard_constraints:
+        experiment=experiments_of("reflow"),
+    log:
+        f"{RESULTS}/{{experiment}}/logs/report.log",
+    conda:
+        "../envs/rfpipe.yaml"
+    script:
+        "../scripts/report_reflow.py"
