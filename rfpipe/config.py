@@ -104,6 +104,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     _check(config, top, "")
     out = copy.deepcopy(config)
     _fill_defaults(out, top)
+    for name in (out.get("slurm") or {}).get("experiments") or {}:
+        if name not in out["experiments"]:
+            raise ConfigError(f"slurm.experiments.{name}: no experiment of that name; experiments: "
+                              f"{', '.join(out['experiments'])}")
     for name, exp in out["experiments"].items():
         kind = exp["kind"]
         kind_schema = schema["$defs"][kind]

@@ -36,7 +36,7 @@ from rfpipe.sampling import integrate
 from rfpipe.sweep import Experiment
 from rfpipe.training import TrainConfig, train
 
-__all__ = ["REFLOW_SCHEMA", "reflow_cell", "GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model", "evaluate_cell",
+__all__ = ["REFLOW_SCHEMA", "reflow_cell", "train_cell_job", "GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model", "evaluate_cell",
            "gaussian_variance", "log_to", "prepare_data", "train_cell"]
 
 log = logging.getLogger("rfpipe")
@@ -139,6 +139,15 @@ def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | o
     save_tensors({"state_dict": net.state_dict(), "settings": tag}, model)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
+
+
+def train_cell_job(settings: dict[str, Any], data: str, model: str, gradvar: str, checkpoint: str | None = None,
+                   log: str | None = None, threads: int = 1) -> None:
+    """:func:`train_cell` as a job of :mod:`rfpipe.launch`: logs to ``log``, with as many torch threads as the
+    Slurm allocation has CPUs (``SLURM_CPUS_PER_TASK``) or ``threads``. Resumable through ``checkpoint``."""
+    threads = int(os.environ.get("SLURM_CPUS_PER_TASK", threads))
+    with log_to(log, threads):
+        train_cell(settings, data, model, gradvar, checkpoint=checkpoint)
 
 
 def evaluate_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,

@@ -7,7 +7,7 @@ rule train:
     params:
         settings=cell_settings,
         checkpoint=lambda w: f"{RESULTS}/{w.experiment}/checkpoints/{w.cell}/state.pt",
-    threads: THREADS
+    threads: 1 if CONFIG["executor"] == "slurm" else THREADS
     wildcard_constraints:
         experiment=experiments_of("rotation", "mog"),
     log:

@@ -1,7 +1,26 @@
-# Thin wrapper: the rule's inputs and params into rfpipe.pipeline.train_cell.
+# Thin wrapper: one training cell through rfpipe.launch, which calls rfpipe.pipeline.train_cell_job here
+# (executor local) or in a Slurm job submitted with submitit (executor slurm). This process imports
+# rfpipe.launch only, never torch, so a waiting cell costs about 30 MB on the submit host.
 import _checkout  # noqa: F401  (this checkout's rfpipe first)
-from rfpipe.pipeline import log_to, train_cell
+from rfpipe.launch import SlurmResources, run
 
-with log_to(snakemake.log[0], snakemake.threads):
-    train_cell(snakemake.params.settings, snakemake.input.data, snakemake.output.model, snakemake.output.gradvar,
-               checkpoint=snakemake.params.checkpoint)
+config, w = snakemake.config, snakemake.wildcards
+resources = dict(config.get("slurm") or {})
+resources.update((resources.pop("experiments", None) or {}).get(w.experiment) or {})
+results = snakemake.log[0].split(f"/{w.experiment}/logs/")[0]
+run(
+    "rfpipe.pipeline:train_cell_job",
+    {
+        "settings": dict(snakemake.params.settings),
+        "data": snakemake.input.data,
+        "model": snakemake.output.model,
+        "gradvar": snakemake.output.gradvar,
+        "checkpoint": snakemake.params.checkpoint,
+        "log": snakemake.log[0],
+        "threads": config.get("threads", 1),
+    },
+    executor=config.get("executor", "local"),
+    resources=SlurmResources.from_mapping(resources),
+    log_dir=f"{results}/{w.experiment}/logs/slurm/{w.cell}",
+    job_name=f"rfpipe:{w.experiment}/{w.cell}",
+)

@@ -1,0 +1,234 @@
+"""rfpipe.launch without a Slurm cluster: local runs, targets, resources, the in-allocation shortcut, no torch.
+
+The tests against a real Slurm are in tests/test_slurm.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import submitit
+import submitit.helpers
+from submitit.slurm.slurm import _make_sbatch_string
+
+from rfpipe import launch
+from rfpipe.launch import Call, LaunchError, SlurmResources, TargetError, call, resolve, run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+# ---- executor="local" ------------------------------------------------------------------------------------
+
+def test_local_runs_the_target_in_process(tmp_path):
+    out = tmp_path / "out.json"
+    assert run("rfpipe.launch:_selftest", {"path": str(out), "text": "hello"}, log_dir=tmp_path / "logs") is None
+    info = _read(out)
+    assert info["text"] == "hello"
+    assert info["pid"] == os.getpid()
+    assert not (tmp_path / "logs").exists()  # nothing submitted, no submitit folder
+
+
+def test_local_propagates_the_targets_exception_as_is(tmp_path):
+    with pytest.raises(RuntimeError, match="^boom$") as info:
+        run("rfpipe.launch:_selftest", {"path": str(tmp_path / "x"), "fail": "boom"}, executor="local",
+            log_dir=tmp_path)
+    assert type(info.value) is RuntimeError  # not wrapped in LaunchError
+
+
+def test_local_calls_any_importable_function(tmp_path):
+    run("json:dumps", {"obj": [1, 2]}, log_dir=tmp_path)
+    run("os.path:normpath", {"path": "a//b"}, log_dir=tmp_path)  # a dotted module
+
+
+def test_unknown_executor(tmp_path):
+    with pytest.raises(ValueError, match="executor must be one of"):
+        run("json:dumps", {"obj": 1}, executor="kubernetes", log_dir=tmp_path)
+
+
+def test_kwargs_must_be_plain_json(tmp_path):
+    with pytest.raises(TypeError, match=r"kwargs\['path'\].*not a plain JSON value"):
+        run("rfpipe.launch:_selftest", {"path": tmp_path / "x"}, log_dir=tmp_path)  # a Path, not a str
+    with pytest.raises(TypeError, match="must be a mapping"):
+        run("rfpipe.launch:_selftest", [("path", "x")], log_dir=tmp_path)
+
+
+# ---- bad targets ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["rfpipe.launch", "rfpipe.launch:", ":_selftest", "rfpipe..launch:f",
+                                    "rfpipe.launch:_selftest()", "1bad:f", "a b:f", ""])
+def test_malformed_target(target, tmp_path):
+    with pytest.raises(TargetError, match="is not of the form 'package.module:function'"):
+        run(target, {}, log_dir=tmp_path)
+
+
+def test_target_not_a_string():
+    with pytest.raises(TargetError, match="must be a string"):
+        resolve(print)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("rfpipe.no_such_module:f", "no module named 'rfpipe.no_such_module'"),
+    ("no_such_package_xyz.mod:f", "no module named 'no_such_package_xyz'"),
+    ("rfpipe.launch:no_such_function", "module 'rfpipe.launch' has no attribute 'no_such_function'"),
+    ("rfpipe.launch:EXECUTORS", "is not callable"),
+])
+def test_unresolvable_target(target, message, tmp_path):
+    with pytest.raises(TargetError, match=message):
+        run(target, {}, log_dir=tmp_path)
+    assert issubclass(TargetError, ValueError)
+
+
+def test_missing_dependency_inside_a_module_is_not_a_bad_target(tmp_path, monkeypatch):
+    (tmp_path / "needs_missing_dep.py").write_text("import no_such_dependency_xyz\n\ndef f():\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz") as info:
+        resolve("needs_missing_dep:f")
+    assert not isinstance(info.value, TargetError)
+
+
+def test_slurm_rejects_an_unknown_module_before_submitting(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+
+    def no_submit(*args, **kwargs):
+        raise AssertionError("submitit must not be reached")
+
+    monkeypatch.setattr(submitit, "AutoExecutor", no_submit)
+    with pytest.raises(TargetError, match="no module named 'rfpipe.no_such_module'"):
+        run("rfpipe.no_such_module:f", {}, executor="slurm", log_dir=tmp_path / "logs")
+    with pytest.raises(TargetError, match="is not of the form"):
+        run("rfpipe.launch", {}, executor="slurm", log_dir=tmp_path / "logs")
+
+
+def test_slurm_without_slurm_installed_is_a_launch_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun
+    with pytest.raises(LaunchError, match="srun"):
+        run("rfpipe.launch:_selftest", {"path": str(tmp_path / "x")}, executor="slurm", log_dir=tmp_path / "l")
+
+
+# ---- SlurmResources --------------------------------------------------------------------------------------
+
+def test_resources_defaults_map_to_submitit():
+    assert SlurmResources().submitit_parameters() == {
+        "slurm_nodes": 1, "slurm_ntasks_per_node": 1, "slurm_cpus_per_task": 1, "slurm_mem": "2000M",
+        "slurm_time": 60,
+    }
+
+
+def test_resources_map_to_submitit_and_sbatch(tmp_path):
+    res = SlurmResources(partition="gpu", account="proj42", gpus=2, cpus=8, mem_mb=16000, time_min=90,
+                         constraint="a100", extra={"qos": "high", "--mail-type": "END"})
+    params = res.submitit_parameters()
+    assert params == {
+        "slurm_nodes": 1, "slurm_ntasks_per_node": 1, "slurm_cpus_per_task": 8, "slurm_mem": "16000M",
+        "slurm_time": 90, "slurm_partition": "gpu", "slurm_account": "proj42", "slurm_gpus_per_node": 2,
+        "slurm_constraint": "a100", "slurm_additional_parameters": {"qos": "high", "mail-type": "END"},
+    }
+    # every key is a parameter submitit's Slurm executor knows, and they give these sbatch lines
+    script = _make_sbatch_string(command="true", folder=tmp_path, **{k[len("slurm_"):]: v for k, v in params.items()})
+    for line in ["--partition=gpu", "--account=proj42", "--gpus-per-node=2", "--cpus-per-task=8", "--mem=16000M",
+                 "--time=90", "--constraint=a100", "--qos=high", "--mail-type=END", "--nodes=1",
+                 "--ntasks-per-node=1"]:
+        assert f"#SBATCH {line}\n" in script, line
+    # and AutoExecutor accepts them (validated without a cluster)
+    submitit.AutoExecutor(folder=tmp_path, cluster="local").update_parameters(**params)
+
+
+def test_resources_without_gpus_ask_for_none(tmp_path):
+    assert not any("gpu" in k for k in SlurmResources(gpus=0).submitit_parameters())
+
+
+@pytest.mark.parametrize("bad", [{"cpus": 0}, {"gpus": -1}, {"mem_mb": "2G"}, {"time_min": 1.5}, {"cpus": True},
+                                 {"partition": ""}, {"account": 3}, {"extra": ["qos=high"]}])
+def test_resources_validate(bad):
+    with pytest.raises(ValueError, match="SlurmResources"):
+        SlurmResources(**bad)
+
+
+def test_resources_from_mapping():
+    res = SlurmResources.from_mapping({"partition": "gpu", "gpus": "1", "mem_mb": 4000, "account": None,
+                                       "constraint": "None", "extra": {"qos": "low"}})
+    assert res == SlurmResources(partition="gpu", gpus=1, mem_mb=4000, extra={"qos": "low"})
+    assert SlurmResources.from_mapping(None) == SlurmResources()
+    with pytest.raises(ValueError, match=r"unknown Slurm resource\(s\) \['gpu'\]"):
+        SlurmResources.from_mapping({"gpu": 1})
+
+
+# ---- inside an allocation --------------------------------------------------------------------------------
+
+def test_slurm_inside_an_allocation_runs_in_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "12345")
+
+    def no_submit(*args, **kwargs):
+        raise AssertionError("must not submit from inside an allocation")
+
+    monkeypatch.setattr(launch, "submit", no_submit)
+    monkeypatch.setattr(submitit, "AutoExecutor", no_submit)
+    out = tmp_path / "out.json"
+    run("rfpipe.launch:_selftest", {"path": str(out)}, executor="slurm",
+        resources=SlurmResources(partition="gpu", gpus=1), log_dir=tmp_path / "logs")
+    info = _read(out)
+    assert info["pid"] == os.getpid()
+    assert info["slurm_job_id"] == "12345"
+    # and the target's own exception propagates unchanged, as locally
+    with pytest.raises(RuntimeError, match="^inner$"):
+        run("rfpipe.launch:_selftest", {"path": str(out), "fail": "inner"}, executor="slurm", log_dir=tmp_path)
+
+
+# ---- the submitted callable ------------------------------------------------------------------------------
+
+def test_call_imports_and_calls():
+    assert call("json:dumps", {"obj": {"a": 1}}) == '{"a": 1}'
+
+
+def test_call_object_is_checkpointable_and_resubmits_itself(tmp_path):
+    c = Call("rfpipe.launch:_selftest", {"path": str(tmp_path / "o.json")})
+    assert isinstance(c, submitit.helpers.Checkpointable)
+    delayed = c.checkpoint()
+    assert isinstance(delayed, submitit.helpers.DelayedSubmission)
+    assert delayed.function is c and delayed.args == () and delayed.kwargs == {}
+    assert c.requeues == 1
+    clone = pickle.loads(pickle.dumps(delayed.function))
+    clone()
+    assert _read(tmp_path / "o.json")["text"] == "ok"
+    assert clone.requeues == 1
+
+
+def test_resumable_selftest_resumes_from_its_progress(tmp_path):
+    progress, calls = tmp_path / "progress", tmp_path / "calls"
+    progress.write_text("0\n1\n2")  # a torn last line: step 2 was not recorded completely
+    launch._selftest_resumable(str(progress), str(calls), steps=5, step_s=0)
+    assert progress.read_text().split() == ["0", "1", "2", "3", "4"]
+    launch._selftest_resumable(str(progress), str(calls), steps=5, step_s=0)  # done: nothing more
+    assert progress.read_text().split() == ["0", "1", "2", "3", "4"]
+    assert len(calls.read_text().splitlines()) == 2
+
+
+# ---- the submitting side does not import torch -----------------------------------------------------------
+
+def test_submit_side_does_not_import_torch():
+    code = (
+        "import sys, pickle, rfpipe.launch as L\n"
+        "c = L.Call('rfpipe.pipeline:train_cell', {'settings': {}, 'data': 'd', 'model': 'm', 'gradvar': 'g'})\n"
+        "pickle.loads(pickle.dumps(c.checkpoint()))\n"
+        "L.SlurmResources(partition='gpu', gpus=1).submitit_parameters()\n"
+        "print('torch' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "False"
+
+
+def test_plain_import_does_not_import_torch():
+    proc = subprocess.run([sys.executable, "-c", "import rfpipe.launch, sys; print('torch' in sys.modules)"],
+                          cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"

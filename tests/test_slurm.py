@@ -1,0 +1,251 @@
+"""rfpipe.launch against a real Slurm cluster (start one with `.ci/start_slurm.sh`, stop it with
+`.ci/stop_slurm.sh`).
+
+Without a working cluster (`sinfo` and `sacct` fail) the module is skipped, unless RFPIPE_REQUIRE_SLURM=1
+(as in CI): then it fails, so that a broken cluster never passes as "skipped".
+
+The requeue test costs over 2 minutes (Slurm holds a requeued job about 121 s before it runs again). It is
+marked `slurm_requeue` and runs when RFPIPE_REQUIRE_SLURM=1 or when selected with `-m slurm_requeue`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rfpipe import launch
+from rfpipe.launch import LaunchError, SlurmResources, run
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIRED = os.environ.get("RFPIPE_REQUIRE_SLURM") == "1"
+RSS_LIMIT_MB = 100
+
+
+def _slurm_problem() -> str | None:
+    """None if `sinfo` and `sacct` answer, else what is wrong (`scontrol ping` first: it answers at once when
+    no controller runs, where `sinfo` waits about 9 s)."""
+    for cmd in (["scontrol", "ping"], ["sinfo", "-h", "-o", "%P %a %T"], ["sacct", "-n", "-X", "-S", "now-1minutes"]):
+        if shutil.which(cmd[0]) is None:
+            return f"{cmd[0]} not found"
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(cmd)} timed out"
+        if proc.returncode != 0:
+            text = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()[0]
+            return f"{' '.join(cmd)} failed: {text[:300]}"
+    return None
+
+
+_PROBLEM = _slurm_problem()
+if _PROBLEM is not None:
+    if REQUIRED:
+        pytest.fail(f"RFPIPE_REQUIRE_SLURM=1 but there is no working Slurm cluster: {_PROBLEM}", pytrace=False)
+    pytest.skip(f"no working Slurm cluster ({_PROBLEM}); start one with .ci/start_slurm.sh",
+                allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _not_in_an_allocation(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)  # else run() would not submit
+
+
+def _sacct_state(job_id: str, timeout: float = 30) -> str:
+    """The job's final state in sacct (the result file can appear while the job is still ending)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True, text=True)
+        state = out.stdout.strip()
+        if state not in ("", "PENDING", "RUNNING", "COMPLETING", "REQUEUED") or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def test_trivial_target_runs_as_a_slurm_job(tmp_path):
+    out = tmp_path / "out.json"
+    start = time.monotonic()
+    run("rfpipe.launch:_selftest", {"path": str(out), "text": "from slurm"}, executor="slurm",
+        resources=SlurmResources(cpus=1, mem_mb=500, time_min=5), log_dir=tmp_path / "logs",
+        job_name="rfpipe-test")
+    elapsed = time.monotonic() - start
+    info = json.loads(out.read_text())
+    assert info["text"] == "from slurm"
+    assert info["slurm_job_id"]  # it ran in a Slurm job ...
+    assert info["pid"] != os.getpid()  # ... not here
+    assert _sacct_state(info["slurm_job_id"]) == "COMPLETED"
+    assert list((tmp_path / "logs").glob(f"{info['slurm_job_id']}_0_log.out"))
+    print(f"trivial Slurm job {info['slurm_job_id']}: {elapsed:.1f} s from submission to result")
+
+
+def test_bad_partition_fails_fast_with_sbatchs_message(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(LaunchError) as info:
+        run("rfpipe.launch:_selftest", {"path": str(tmp_path / "never")}, executor="slurm",
+            resources=SlurmResources(partition="no_such_partition"), log_dir=tmp_path / "logs")
+    elapsed = time.monotonic() - start
+    message = str(info.value)
+    assert "no_such_partition" in message
+    assert "invalid partition" in message.lower()
+    assert elapsed < 10, elapsed
+    assert not (tmp_path / "never").exists()
+
+
+def test_over_limit_resources_fail_fast(tmp_path):
+    cpus = os.cpu_count() or 1
+    start = time.monotonic()
+    with pytest.raises(LaunchError, match="More processors requested than permitted"):
+        run("rfpipe.launch:_selftest", {"path": str(tmp_path / "never")}, executor="slurm",
+            resources=SlurmResources(cpus=cpus * 64), log_dir=tmp_path / "logs")
+    with pytest.raises(LaunchError, match="Memory specification can not be satisfied"):
+        run("rfpipe.launch:_selftest", {"path": str(tmp_path / "never")}, executor="slurm",
+            resources=SlurmResources(mem_mb=100_000_000), log_dir=tmp_path / "logs")
+    assert time.monotonic() - start < 10
+
+
+def test_failing_target_raises_launch_error_with_the_jobs_traceback(tmp_path):
+    with pytest.raises(LaunchError) as info:
+        run("rfpipe.launch:_selftest", {"path": str(tmp_path / "x"), "fail": "deliberate failure 42"},
+            executor="slurm", resources=SlurmResources(mem_mb=500, time_min=5), log_dir=tmp_path / "logs")
+    message = str(info.value)
+    assert "RuntimeError: deliberate failure 42" in message
+    assert "Traceback" in message
+
+
+def test_missing_function_is_reported_from_the_job(tmp_path):
+    with pytest.raises(LaunchError, match="module 'rfpipe.launch' has no attribute 'no_such_function'"):
+        run("rfpipe.launch:no_such_function", {}, executor="slurm", resources=SlurmResources(mem_mb=500),
+            log_dir=tmp_path / "logs")
+
+
+def test_cancelled_job_is_reported_not_waited_for_forever(tmp_path, monkeypatch):
+    monkeypatch.setattr(launch, "SACCT_EVERY_S", 2.0)
+    job = launch.submit("rfpipe.launch:_selftest_resumable",
+                        {"progress": str(tmp_path / "p"), "calls": str(tmp_path / "c"), "steps": 600, "step_s": 1},
+                        resources=SlurmResources(mem_mb=500, time_min=15), log_dir=tmp_path / "logs")
+    _wait_for_lines(tmp_path / "p", 1, job)
+    subprocess.run(["scancel", job.job_id], check=True)
+    start = time.monotonic()
+    with pytest.raises(LaunchError, match="CANCELLED"):
+        launch.wait(job, "the cancelled job")
+    assert time.monotonic() - start < 30
+
+
+RSS_SCRIPT = r"""
+import json, sys, time
+from rfpipe import launch
+launch.SACCT_EVERY_S = 1.0   # exercise the sacct polling too
+progress, calls, log_dir = sys.argv[1:4]
+start = time.monotonic()
+launch.run("rfpipe.launch:_selftest_resumable", {"progress": progress, "calls": calls, "steps": 8, "step_s": 0.5},
+           executor="slurm", resources=launch.SlurmResources(mem_mb=500, time_min=5), log_dir=log_dir)
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+print(json.dumps({
+    "vmhwm_mb": int(status["VmHWM"].split()[0]) / 1024,
+    "torch_imported": "torch" in sys.modules,
+    "wait_s": time.monotonic() - start,
+}))
+"""
+
+
+def test_submitting_process_stays_small_while_waiting(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SLURM_JOB_ID", None)
+    proc = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(tmp_path / "p"), str(tmp_path / "c"),
+                           str(tmp_path / "logs")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # VmHWM is this process's own peak. (ru_maxrss is not used: Linux carries it over execve, so a child
+    # of this pytest process, which holds torch, inherits pytest's peak.)
+    print(f"submit-side peak RSS while waiting: VmHWM {result['vmhwm_mb']:.1f} MB over {result['wait_s']:.1f} s "
+          f"(limit {RSS_LIMIT_MB} MB)")
+    assert (tmp_path / "p").read_text().split() == [str(i) for i in range(8)]
+    assert result["torch_imported"] is False
+    assert result["vmhwm_mb"] <= RSS_LIMIT_MB
+
+
+def _requeue_selected(config: pytest.Config) -> bool:
+    expr = config.getoption("markexpr") or ""
+    return REQUIRED or ("slurm_requeue" in expr and "not slurm_requeue" not in expr)
+
+
+def _wait_for_lines(path: Path, n: int, job, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= n:
+            return
+        if job.done(force_check=True):
+            pytest.fail(f"job {job.job_id} ended before writing {n} lines to {path}: {job.state}")
+        time.sleep(0.2)
+    pytest.fail(f"job {job.job_id} wrote fewer than {n} lines to {path} in {timeout} s")
+
+
+@pytest.mark.slurm_requeue
+def test_preempted_job_is_requeued_and_resumes(tmp_path, request):
+    """Interrupt a running job as a preemption would; submitit requeues it; the target resumes.
+
+    Slurm holds a requeued job ~121 s (Reason=BeginTime) before it runs again: this test takes > 2 min.
+    """
+    if not _requeue_selected(request.config):
+        pytest.skip("slow (> 2 min): runs with RFPIPE_REQUIRE_SLURM=1 or -m slurm_requeue")
+    progress, calls = tmp_path / "progress", tmp_path / "calls"
+    steps = 20
+    start = time.monotonic()
+    job = launch.submit("rfpipe.launch:_selftest_resumable",
+                        {"progress": str(progress), "calls": str(calls), "steps": steps, "step_s": 0.5},
+                        resources=SlurmResources(mem_mb=500, time_min=10), log_dir=tmp_path / "logs")
+    _wait_for_lines(progress, 3, job)
+    job._interrupt()  # SIGTERM then USR2, as Slurm does on preemption
+    interrupted_at = len(progress.read_text().splitlines())
+    launch.wait(job, "the requeued job")
+    elapsed = time.monotonic() - start
+
+    assert progress.read_text().split() == [str(i) for i in range(steps)]  # none missing, none twice
+    records = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert len(records) == 2, records  # called once, then once more after the requeue
+    assert [r["restart"] for r in records] == ["0", "1"]
+    assert {r["slurm_job_id"] for r in records} == {job.job_id}  # the same job, requeued
+    assert interrupted_at < steps
+    assert _sacct_state(job.job_id) == "COMPLETED"
+    log_out = "".join(p.read_text() for p in (tmp_path / "logs").glob(f"{job.job_id}_0_log.*"))
+    assert "requeued (#1)" in log_out
+    print(f"requeue: interrupted after {interrupted_at}/{steps} steps; finished in {elapsed:.0f} s")
+
+
+def test_profile_slurm_end_to_end_equals_local(tmp_path: Path) -> None:
+    """`snakemake --profile slurm` on a tiny grid trains every cell as a Slurm job, and its Parquet outputs
+    are byte-identical to those of the local profile."""
+    import shutil
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config/test.yaml").read_text())
+    rotation = config["experiments"]["rotation"]
+    rotation["grid"]["seed"] = [0]
+    config["experiments"] = {"rotation": rotation}
+    outputs = {}
+    for name, extra in (("local", []), ("slurm", ["--profile", "slurm"])):
+        work = tmp_path / name
+        work.mkdir()
+        shutil.copy(root / "Snakefile", work / "Snakefile")
+        for folder in ("workflow", "slurm"):
+            shutil.copytree(root / folder, work / folder, symlinks=True)
+        (work / "config").mkdir()
+        (work / "config/tiny.yaml").write_text(yaml.safe_dump(config))
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/tiny.yaml",
+                               *extra], cwd=work, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        results = work / config["results_dir"] / "rotation"
+        outputs[name] = {p.relative_to(results): p.read_bytes() for p in sorted(results.rglob("*.parquet"))}
+        submissions = list((results / "logs" / "slurm").rglob("*_submission.sh"))
+        assert len(submissions) == (4 if name == "slurm" else 0), name
+    assert outputs["local"].keys() == outputs["slurm"].keys() and outputs["local"]
+    for rel, data in outputs["local"].items():
+        assert outputs["slurm"][rel] == data, rel
