@@ -58,7 +58,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("experiments.rotation.grid.seed", _DELETE, r"experiments\.rotation\.grid: 'seed' is a required property"),
     ("experiments.rotation.grid.widht", [1], r"experiments\.rotation\.grid\.widht: unknown setting for kind 'rotation'; allowed: sigma"),
     ("experiments.rotation.grid.width", [0], r"experiments\.rotation\.grid\.width\[0\]: 0 is less than the minimum of 1"),
-    ("experiments.rotation.kind", "gaussian_typo", r"experiments\.rotation\.kind: 'gaussian_typo' is not one of \['rotation', 'gaussian_variance', 'mog'\]"),
+    ("experiments.rotation.kind", "gaussian_typo", r"experiments\.rotation\.kind: 'gaussian_typo' is not one of \['rotation', 'gaussian_variance', 'mog', 'reflow'\]"),
     ("experiments.rotation.kind", _DELETE, r"experiments\.rotation: 'kind' is a required property"),
     ("experiments.rotation.steps", "100", r"experiments\.rotation\.steps: '100' is not of type 'integer'"),
     ("experiments.rotation.steps", 0, r"experiments\.rotation\.steps: 0 is less than the minimum of 1"),
@@ -72,6 +72,10 @@ BAD: list[tuple[str, Any, str]] = [
     ("experiments.rotation.grid", [0.1], r"experiments\.rotation\.grid: \[0\.1\] is not of type 'object'"),
     ("experiments", {}, r"experiments: \{\} should be non-empty"),
     ("threads", 0, r"threads: 0 is less than the minimum of 1"),
+    ("executor", "pbs", r"executor: 'pbs' is not one of \['local', 'slurm'\]"),
+    ("slurm", {"partiton": "gpu"}, r"slurm: Additional properties are not allowed \('partiton' was unexpected\)"),
+    ("slurm", {"gpus": -1}, r"slurm\.gpus: -1 is not valid under any of the given schemas"),
+    ("slurm", {"experiments": {"rotatoin": {"gpus": 1}}}, r"slurm\.experiments\.rotatoin: no experiment of that name"),
     ("result_dir", "x", r"\(top level\): Additional properties are not allowed \('result_dir' was unexpected\)"),
 ]
 
