@@ -31,12 +31,12 @@ from rfpipe.io import load_tensors, save_tensors, write_parquet
 from rfpipe.metrics import l2, pair_recovery
 from rfpipe.mmd import mmd
 from rfpipe.models import MLP
-from rfpipe.reflow import reflow
+from rfpipe.reflow import reflow, reflow_pairs
 from rfpipe.sampling import integrate
 from rfpipe.sweep import Experiment
 from rfpipe.training import TrainConfig, train
 
-__all__ = ["REFLOW_SCHEMA", "reflow_cell", "train_cell_job", "GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model", "evaluate_cell",
+__all__ = ["REFLOW_SCHEMA", "generate_reflow_pairs", "reflow_cell", "train_cell_job", "GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model", "evaluate_cell",
            "gaussian_variance", "log_to", "prepare_data", "train_cell"]
 
 log = logging.getLogger("rfpipe")
@@ -223,6 +223,18 @@ def gaussian_variance(experiment: Experiment, variance: str | os.PathLike) -> No
         tables.append(table)
         log.info("%s: %d rows in %.2f s", cell.path, len(table), time.perf_counter() - start)
     write_parquet(pa.concat_tables(tables), variance)
+
+
+def generate_reflow_pairs(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,
+                          pairs: str | os.PathLike) -> None:
+    """The ReFlow step of a trained cell: (x_0, phi(x_0)) for its training sources, integrated with the cell's
+    ``solver`` at its largest ``solver_steps``, saved as ``{"x_0", "x_1"}`` (the input of a next round)."""
+    paired = PairedData.load(data)
+    net = _load_model(settings, model)
+    steps = max(settings["solver_steps"])
+    x_0, x_1 = reflow_pairs(net, paired.train.x_0, steps, settings["solver"])
+    save_tensors({"x_0": x_0, "x_1": x_1}, pairs)
+    log.info("reflow pairs: %d sources, %s with %d steps -> %s", x_0.shape[0], settings["solver"], steps, pairs)
 
 
 def reflow_cell(settings: dict[str, Any], out: str | os.PathLike) -> None:

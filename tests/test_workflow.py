@@ -33,7 +33,8 @@ def _copy_workflow(dest: Path) -> Path:
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--configfile", "config/test.yaml", *args],
+    # Targets and flags first: --configfile takes every following word as a file.
+    proc = subprocess.run([*SNAKEMAKE, *args, "--cores", "2", "--configfile", "config/test.yaml"],
                           cwd=workdir, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -214,3 +215,23 @@ def test_reflow_report(run: Path) -> None:
     verdicts = pd.read_csv(root / "tables" / "verdicts.csv")
     assert (verdicts["claim"] == "C8").sum() == 1
     assert (root / "figures" / "reflow.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reflow_pairs_rule(run: Path, sweep: Sweep) -> None:
+    """The reusable ReFlow step, requested for one trained cell: its x_1 is the cell's flow integrated from the
+    training sources (the same Euler endpoints the evaluation scored)."""
+    import torch
+
+    from rfpipe.data import PairedData
+    from rfpipe.pipeline import _load_model
+    from rfpipe.sampling import integrate
+
+    cell = next(iter(sweep.experiments[EXPERIMENT].cells.values()))
+    target = _results(run) / "cells" / cell.path / "reflow_pairs.pt"
+    _snakemake(run, str(target.relative_to(run)))
+    pairs = torch.load(target, weights_only=True)
+    data = PairedData.load(_results(run) / "data" / cell.data_path / "data.pt")
+    assert torch.equal(pairs["x_0"], data.train.x_0)
+    net = _load_model(cell.settings, _results(run) / "cells" / cell.path / "model.pt")
+    expected = integrate(net, data.train.x_0, max(cell.settings["solver_steps"]), cell.settings["solver"]).x_1
+    assert torch.equal(pairs["x_1"], expected)

@@ -34,3 +34,24 @@ rule report_reflow:
         "../envs/rfpipe.yaml"
     script:
         "../scripts/report_reflow.py"
+
+
+rule reflow_pairs:
+    # The reusable ReFlow step: (x_0, phi(x_0)) from any trained cell, on request, e.g.
+    # snakemake --cores 2 results/rotation/cells/coupling=rotated/sigma=0.0/seed=0/reflow_pairs.pt
+    input:
+        data=cell_data,
+        model=f"{RESULTS}/{{experiment}}/cells/{{cell}}/model.pt",
+    output:
+        f"{RESULTS}/{{experiment}}/cells/{{cell}}/reflow_pairs.pt",
+    params:
+        settings=cell_settings,
+    wildcard_constraints:
+        experiment=experiments_of("rotation", "mog"),
+    threads: THREADS
+    log:
+        f"{RESULTS}/{{experiment}}/logs/reflow_pairs/{{cell}}.log",
+    conda:
+        "../envs/rfpipe.yaml"
+    script:
+        "../scripts/reflow_pairs.py"
