@@ -71,15 +71,22 @@ def main() -> None:
 
     steps = 500
     results = {}
-    for every in (0, 10):
-        config = TrainConfig(steps=steps, batch_size=BATCH, probe_every=every, probe_size=BATCH, t_bins=10)
-        torch.manual_seed(0)
-        net = MLP(2, WIDTH, DEPTH)
-        start = time.perf_counter()
-        train(net, sampler, interp, config, seed=0)
-        results[every] = steps / (time.perf_counter() - start)
-    print(f"training: {results[0]:.0f} steps/s without the probe, {results[10]:.0f} steps/s probing every 10 steps: "
-          f"overhead {100 * (results[0] / results[10] - 1):.1f} %")
+    for every, mode in ((0, "fresh"), (10, "fresh"), (10, "train")):
+        config = TrainConfig(steps=steps, batch_size=BATCH, probe_every=every, probe_size=BATCH, t_bins=10,
+                             probe_batch=mode)
+        rates = []
+        for _ in range(3):
+            torch.manual_seed(0)
+            net = MLP(2, WIDTH, DEPTH)
+            start = time.perf_counter()
+            train(net, sampler, interp, config, seed=0)
+            rates.append(steps / (time.perf_counter() - start))
+        results[every, mode] = statistics.median(rates)
+    base = results[0, "fresh"]
+    print(f"training: {base:.0f} steps/s without the probe (median of 3 runs of {steps} steps)")
+    for mode in ("fresh", "train"):
+        rate = results[10, mode]
+        print(f"  probing every 10 steps, probe_batch={mode}: {rate:.0f} steps/s, overhead {100 * (base / rate - 1):.1f} %")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from torch.func import functional_call, grad, vmap
 
 from rfpipe.interpolants import InterpolantSample
 
-__all__ = ["GRAD_METHODS", "GradVarStats", "SampleGrads", "binned_stats", "grad_var_stats", "grad_variance",
+__all__ = ["GRAD_METHODS", "GradVarStats", "SampleGrads", "TrainingStepCapture", "binned_stats", "grad_var_stats", "grad_variance",
            "output_grad_variance", "output_sample_grads", "per_sample_grads", "sample_grads"]
 
 Method = Literal["auto", "linear", "vmap"]
@@ -159,11 +159,59 @@ def _linear_sample_grads(model: nn.Module, layers: list[nn.Linear], batch: Inter
     finally:
         for h in handles:
             h.remove()
+    return _from_linear_parts(losses.detach(), [(d.detach(), a.detach()) for d, a in zip(deltas, inputs)])
+
+
+class TrainingStepCapture:
+    """Per-sample gradients of a training step's own batch, at no extra forward or backward pass.
+
+    Use around the step's forward pass, then call :meth:`sample_grads` after ``loss.backward()`` with the
+    per-sample losses l_i, where loss = mean_i l_i (the output gradients are then delta_i / B)::
+
+        capture = TrainingStepCapture(model)          # None-safe: .active is False if the model is not all-Linear
+        with capture:
+            per_sample = ((model(x_t, t) - dx_t) ** 2).flatten(1).sum(1)
+        per_sample.mean().backward()
+        grads = capture.sample_grads(per_sample)
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.layers = _linear_layers(model) or []
+        self.active = bool(self.layers)
+        self.inputs: list[Tensor] = []
+        self.outputs: list[Tensor] = []
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def _hook(self, module: nn.Module, args: tuple[Tensor, ...], out: Tensor) -> None:
+        out.retain_grad()
+        self.inputs.append(args[0])
+        self.outputs.append(out)
+
+    def __enter__(self) -> TrainingStepCapture:
+        self.inputs, self.outputs = [], []
+        self._handles = [m.register_forward_hook(self._hook) for m in self.layers]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def sample_grads(self, losses: Tensor) -> SampleGrads | None:
+        """The step's :class:`SampleGrads` (after backward), or None if the shortcut does not apply."""
+        if (not self.active or len(self.outputs) != len(self.layers) or any(a.dim() != 2 for a in self.inputs)
+                or any(o.grad is None for o in self.outputs)):
+            return None
+        n = losses.shape[0]
+        parts = [(o.grad.detach() * n, a.detach()) for o, a in zip(self.outputs, self.inputs)]
+        return _from_linear_parts(losses.detach(), parts)
+
+
+def _from_linear_parts(losses: Tensor, parts: list[tuple[Tensor, Tensor]]) -> SampleGrads:
     # Products stay in the model's dtype (float32: ~1e-7 relative); per-sample and group norms are then
     # accumulated in float64.
-    parts = [(d.detach(), a.detach()) for d, a in zip(deltas, inputs)]
     sqnorms = sum(((d ** 2).sum(1) * ((a ** 2).sum(1) + 1)).double() for d, a in parts)
-    return SampleGrads(losses.detach(), sqnorms, parts)
+    return SampleGrads(losses, sqnorms, parts)
 
 
 def sample_grads(model: nn.Module, batch: InterpolantSample, method: Method = "auto") -> SampleGrads:

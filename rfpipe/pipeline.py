@@ -126,7 +126,8 @@ def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | o
     interpolant = Interpolant(settings["sigma"], settings["noise"])
     config = TrainConfig(steps=settings["steps"], batch_size=settings["batch_size"], lr=settings["lr"],
                          probe_every=settings["probe_every"], probe_size=settings["probe_size"],
-                         t_bins=settings["t_bins"], lr_schedule=settings["lr_schedule"])
+                         t_bins=settings["t_bins"], lr_schedule=settings["lr_schedule"],
+                         probe_batch=settings["probe_batch"])
     net = build_model(settings)
     start = time.perf_counter()
     tag = json.dumps(settings, sort_keys=True)

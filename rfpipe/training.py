@@ -9,6 +9,7 @@ consumes the training generator, so a run with the probe off trains the same wei
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from rfpipe.couplings import PairSampler
-from rfpipe.gradvar import grad_variance
+from rfpipe.gradvar import TrainingStepCapture, binned_stats, grad_variance
 from rfpipe.interpolants import Interpolant, InterpolantSample
 from rfpipe.io import load_tensors, save_tensors
 
@@ -40,6 +41,10 @@ class TrainConfig:
         probe_size: samples per probe batch, times stratified over [0, 1].
         t_bins: number of equal t-bins for the per-bin statistics.
         lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over ``steps``).
+        probe_batch: ``fresh`` (a separate batch of ``probe_size`` with stratified t, from the probe
+            generator) or ``train`` (the step's own training batch, read off its forward and backward pass at
+            almost no cost; networks of ``nn.Linear`` layers only, else falls back to ``fresh``). Probes are
+            at steps 0, k, 2k, ... (before that step's update), and for ``fresh`` also after the last update.
     """
 
     steps: int = 2000
@@ -49,6 +54,7 @@ class TrainConfig:
     probe_size: int = 256
     t_bins: int = 10
     lr_schedule: str = "constant"
+    probe_batch: str = "fresh"
 
 
 @dataclass
@@ -137,8 +143,16 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
 
     def probe(step: int) -> None:
         batch = draw_batch(sampler, interpolant, config.probe_size, probe_gen, stratified=True)
-        for stats in grad_variance(model, batch, config.t_bins):
-            result.probes.append({"step": step, **asdict(stats)})
+        record(step, grad_variance(model, batch, config.t_bins))
+
+    if config.probe_batch not in ("fresh", "train"):
+        raise ValueError(f"probe_batch must be 'fresh' or 'train', got {config.probe_batch!r}")
+    capture = TrainingStepCapture(model) if config.probe_batch == "train" else None
+    if capture is not None and not capture.active:
+        capture = None  # not an all-Linear network: probe a fresh batch instead
+
+    def record(step: int, stats: list) -> None:
+        result.probes.extend({"step": step, **asdict(s)} for s in stats)
         if on_probe is not None:
             on_probe(step)
 
@@ -146,18 +160,23 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
     for step in range(start, config.steps):
         if path is not None and checkpoint_every and step % checkpoint_every == 0 and step > start:
             save_tensors(_state(model, opt, sched, gen, probe_gen, result, step, tag), path)
-        if config.probe_every and step % config.probe_every == 0:
+        probing = bool(config.probe_every) and step % config.probe_every == 0
+        if probing and capture is None:
             probe(step)
         batch = draw_batch(sampler, interpolant, config.batch_size, gen)
-        loss = ((model(batch.x_t, batch.t) - batch.dx_t) ** 2).flatten(1).sum(1).mean()
+        with capture if (probing and capture is not None) else contextlib.nullcontext():
+            per_sample = ((model(batch.x_t, batch.t) - batch.dx_t) ** 2).flatten(1).sum(1)
+        loss = per_sample.mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {float(loss)} at step {step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if probing and capture is not None:
+            record(step, binned_stats(capture.sample_grads(per_sample), batch.t, config.t_bins))
         opt.step()
         if sched is not None:
             sched.step()
-    if config.probe_every:
-        probe(config.steps)
+    if config.probe_every and capture is None:
+        probe(config.steps)  # with probe_batch "train" there is no step after the last update to read
     result.final_loss = float(loss.detach())
     return result

@@ -221,3 +221,39 @@ def test_unreadable_or_foreign_checkpoint_is_ignored(tmp_path):
         train(model, sampler, Interpolant(0.0), config, seed=0, checkpoint=ckpt, checkpoint_every=0, tag="mine")
         for a, b in zip(model.state_dict().values(), ref_model.state_dict().values()):
             assert torch.equal(a, b)
+
+
+def test_probe_on_the_training_batch():
+    """probe_batch="train" reads the step's own batch: its rows equal grad_variance on that batch at the
+    pre-update weights, and the trained weights equal those of a run without probe."""
+    from rfpipe.couplings import PairSampler
+    from rfpipe.gradvar import grad_variance
+    from rfpipe.interpolants import Interpolant
+    from rfpipe.models import MLP
+    from rfpipe.training import TrainConfig, draw_batch, train
+
+    x_0 = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    sampler = PairSampler(x_0, 5 - x_0, "paired")
+    interp = Interpolant(0.05)
+
+    def fresh():
+        torch.manual_seed(2)
+        return MLP(2, 16, 2)
+
+    config = TrainConfig(steps=30, batch_size=48, probe_every=10, t_bins=3, probe_batch="train")
+    model = fresh()
+    out = train(model, sampler, interp, config, seed=4)
+    assert sorted({r["step"] for r in out.probes}) == [0, 10, 20]
+    plain = fresh()
+    train(plain, sampler, interp, TrainConfig(steps=30, batch_size=48, probe_every=0), seed=4)
+    for a, b in zip(model.state_dict().values(), plain.state_dict().values()):
+        assert torch.equal(a, b)
+    # Step 0's rows: the first training batch at the initial weights.
+    batch = draw_batch(sampler, interp, 48, torch.Generator().manual_seed(4))
+    ref = grad_variance(fresh(), batch, 3)
+    rows = [r for r in out.probes if r["step"] == 0]
+    assert len(rows) == len(ref)
+    for row, s in zip(rows, ref):
+        assert row["t_bin"] == s.t_bin and row["n"] == s.n
+        assert row["grad_var_trace"] == pytest.approx(s.grad_var_trace, rel=1e-4)
+        assert row["grad_mean_sqnorm"] == pytest.approx(s.grad_mean_sqnorm, rel=1e-4)
