@@ -70,11 +70,13 @@ class SampleGrads:
         parts: either [(G,)] with G the (B, P) per-sample gradients, or [(delta, a), ...] per linear
             layer, with g_i's block for that layer = [delta_i a_i^T, delta_i] (weight, bias); in the
             model's dtype.
+        total_sqnorm: ||sum_i g_i||^2 if already known (a training step has it in its .grad), else None.
     """
 
     losses: Tensor
     sqnorms: Tensor
     parts: list[tuple[Tensor, ...]]
+    total_sqnorm: float | None = None
 
     def group_sum_sqnorms(self, groups: Tensor, n_groups: int) -> tuple[Tensor, float]:
         """Squared norms of the group sums ||sum_{i : groups_i = k} g_i||^2, shape (n_groups,), and of the total
@@ -107,9 +109,10 @@ class SampleGrads:
             d_p, a_p = padded(delta), padded(a)
             gram = ((d_p @ d_p.transpose(1, 2)) * (a_p @ a_p.transpose(1, 2) + 1)).double()  # 0 on padding
             per_group += gram.sum((1, 2))
-            whole_w, whole_b = delta.T @ a, delta.sum(0)
-            total += float((whole_w.double() ** 2).sum() + (whole_b.double() ** 2).sum())
-        return per_group, total
+            if self.total_sqnorm is None:
+                whole_w, whole_b = delta.T @ a, delta.sum(0)
+                total += float((whole_w.double() ** 2).sum() + (whole_b.double() ** 2).sum())
+        return per_group, total if self.total_sqnorm is None else self.total_sqnorm
 
 
 def per_sample_grads(model: nn.Module, batch: InterpolantSample) -> tuple[Tensor, Tensor]:
@@ -198,13 +201,19 @@ class TrainingStepCapture:
         self._handles = []
 
     def sample_grads(self, losses: Tensor) -> SampleGrads | None:
-        """The step's :class:`SampleGrads` (after backward), or None if the shortcut does not apply."""
+        """The step's :class:`SampleGrads` (after backward), or None if the shortcut does not apply.
+
+        The whole batch's gradient sum is B times the step's mean gradient, already in the parameters' .grad.
+        """
         if (not self.active or len(self.outputs) != len(self.layers) or any(a.dim() != 2 for a in self.inputs)
                 or any(o.grad is None for o in self.outputs)):
             return None
         n = losses.shape[0]
         parts = [(o.grad.detach() * n, a.detach()) for o, a in zip(self.outputs, self.inputs)]
-        return _from_linear_parts(losses.detach(), parts)
+        grads = _from_linear_parts(losses.detach(), parts)
+        mean_sqnorm = sum(float((p.grad.double() ** 2).sum()) for m in self.layers for p in m.parameters())
+        grads.total_sqnorm = n**2 * mean_sqnorm
+        return grads
 
 
 def _from_linear_parts(losses: Tensor, parts: list[tuple[Tensor, Tensor]]) -> SampleGrads:
