@@ -1,10 +1,12 @@
 """The workflow's steps, one function per Snakemake rule, each callable without Snakemake.
 
-    gaussian_variance -> variance.parquet (every cell of a gaussian_variance experiment, no training)
-    prepare_data  -> data.pt
-    train_cell    -> model.pt, gradvar.parquet
-    evaluate_cell -> metrics.parquet, trajectories.parquet
-    report_experiment (in rfpipe.reporting)
+    prepare_data          -> data.pt                               (rotation, mog)
+    train_cell(_job)      -> model.pt, gradvar.parquet             (rotation, mog; _job: through rfpipe.launch)
+    evaluate_cell         -> metrics.parquet, trajectories.parquet (rotation, mog)
+    generate_reflow_pairs -> reflow_pairs.pt                       (any trained cell, on request)
+    gaussian_variance     -> variance.parquet                      (every cell of a gaussian_variance experiment)
+    reflow_cell           -> reflow.parquet                        (reflow)
+    the reports           -> tables and figures                    (rfpipe.reporting)
 
 Each takes the cell's resolved settings (a plain dict, see :class:`rfpipe.sweep.Cell`) and file paths.
 """
@@ -24,8 +26,8 @@ import pyarrow as pa
 import torch
 
 from rfpipe.couplings import PairSampler
-from rfpipe.gaussian import GaussianPair, variance_at_field
 from rfpipe.data import PairedData, mixture_data, rotation_data
+from rfpipe.gaussian import GaussianPair, variance_at_field
 from rfpipe.interpolants import Interpolant
 from rfpipe.io import load_tensors, save_tensors, write_parquet
 from rfpipe.metrics import l2, pair_recovery
@@ -36,8 +38,9 @@ from rfpipe.sampling import integrate
 from rfpipe.sweep import Experiment
 from rfpipe.training import TrainConfig, train
 
-__all__ = ["REFLOW_SCHEMA", "generate_reflow_pairs", "reflow_cell", "train_cell_job", "GRADVAR_SCHEMA", "METRICS_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model", "evaluate_cell",
-           "gaussian_variance", "log_to", "prepare_data", "train_cell"]
+__all__ = ["GRADVAR_SCHEMA", "METRICS_SCHEMA", "REFLOW_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model",
+           "evaluate_cell", "gaussian_variance", "generate_reflow_pairs", "log_to", "prepare_data", "reflow_cell",
+           "train_cell", "train_cell_job"]
 
 log = logging.getLogger("rfpipe")
 

@@ -10,5 +10,5 @@ from rfpipe.reporting.mog import c5_verdicts, report_mog
 from rfpipe.reporting.reflow import c8_verdicts, report_reflow
 from rfpipe.reporting.rotation import c4_verdicts, report_rotation
 
-__all__ = ["c8_verdicts", "report_reflow", "c4_verdicts", "c5_verdicts", "report_mog", "gaussian_verdicts", "markdown_table", "mean_ci", "read_cells", "report_gaussian",
-           "report_rotation", "summarise"]
+__all__ = ["c4_verdicts", "c5_verdicts", "c8_verdicts", "gaussian_verdicts", "markdown_table", "mean_ci",
+           "read_cells", "report_gaussian", "report_mog", "report_reflow", "report_rotation", "summarise"]
