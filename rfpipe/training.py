@@ -120,11 +120,13 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         checkpoint_every: period in steps (0: never written, but still read).
         tag: identifies the settings; a checkpoint with another tag is ignored.
     """
+    if config.lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
+    if config.probe_batch not in ("fresh", "train"):
+        raise ValueError(f"probe_batch must be 'fresh' or 'train', got {config.probe_batch!r}")
     gen = torch.Generator().manual_seed(seed)
     probe_gen = torch.Generator().manual_seed(seed + 1_000_003)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
-    if config.lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps) if config.lr_schedule == "cosine" else None
     result = TrainResult()
     start = 0
@@ -141,12 +143,6 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         start = int(state["step"])
         log.info("resumed from %s at step %d", path, start)
 
-    def probe(step: int) -> None:
-        batch = draw_batch(sampler, interpolant, config.probe_size, probe_gen, stratified=True)
-        record(step, grad_variance(model, batch, config.t_bins))
-
-    if config.probe_batch not in ("fresh", "train"):
-        raise ValueError(f"probe_batch must be 'fresh' or 'train', got {config.probe_batch!r}")
     capture = TrainingStepCapture(model) if config.probe_batch == "train" else None
     if capture is not None and not capture.active:
         capture = None  # not an all-Linear network: probe a fresh batch instead
@@ -155,6 +151,10 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         result.probes.extend({"step": step, **asdict(s)} for s in stats)
         if on_probe is not None:
             on_probe(step)
+
+    def probe(step: int) -> None:
+        batch = draw_batch(sampler, interpolant, config.probe_size, probe_gen, stratified=True)
+        record(step, grad_variance(model, batch, config.t_bins))
 
     loss: Tensor = torch.tensor(float("nan"))
     for step in range(start, config.steps):
@@ -172,7 +172,11 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if probing and capture is not None:
-            record(step, binned_stats(capture.sample_grads(per_sample), batch.t, config.t_bins))
+            grads = capture.sample_grads(per_sample)
+            if grads is None:
+                raise ValueError("probe_batch 'train' needs each nn.Linear applied once to (B, in) inputs; "
+                                 "use probe_batch 'fresh' for this network")
+            record(step, binned_stats(grads, batch.t, config.t_bins))
         opt.step()
         if sched is not None:
             sched.step()
