@@ -1,14 +1,33 @@
 """Reports: aggregation over a sweep into tables (with verdicts per claim) and seaborn figures.
 
-One module per experiment kind (:mod:`rfpipe.reporting.rotation`, :mod:`rfpipe.reporting.gaussian`) on
-shared helpers (:mod:`rfpipe.reporting.common`).
+One module per experiment kind (:mod:`rfpipe.reporting.rotation`, :mod:`~rfpipe.reporting.gaussian`,
+:mod:`~rfpipe.reporting.mog`, :mod:`~rfpipe.reporting.reflow`) on shared helpers
+(:mod:`rfpipe.reporting.common`); :func:`report` picks the one of an experiment's kind.
 """
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from rfpipe.reporting.common import markdown_table, mean_ci, read_cells, summarise
 from rfpipe.reporting.gaussian import gaussian_verdicts, report_gaussian
 from rfpipe.reporting.mog import c5_verdicts, report_mog
 from rfpipe.reporting.reflow import c8_verdicts, report_reflow
 from rfpipe.reporting.rotation import c4_verdicts, report_rotation
+from rfpipe.sweep import Experiment
 
-__all__ = ["c4_verdicts", "c5_verdicts", "c8_verdicts", "gaussian_verdicts", "markdown_table", "mean_ci",
+__all__ = ["report", "c4_verdicts", "c5_verdicts", "c8_verdicts", "gaussian_verdicts", "markdown_table", "mean_ci",
            "read_cells", "report_gaussian", "report_mog", "report_reflow", "report_rotation", "summarise"]
+
+
+def report(experiment: Experiment, experiment_dir: str | os.PathLike) -> None:
+    """Write the tables and figures of ``experiment`` (a :class:`rfpipe.sweep.Experiment`) whose outputs are
+    in ``experiment_dir`` (``<results>/<name>``), with the report of its kind."""
+    root = Path(experiment_dir)
+    tables, figures = root / "tables", root / "figures"
+    if experiment.kind == "gaussian_variance":
+        report_gaussian(experiment, root / "variance.parquet", tables, figures)
+        return
+    by_kind = {"rotation": report_rotation, "mog": report_mog, "reflow": report_reflow}
+    by_kind[experiment.kind](experiment, root / "cells", tables, figures)

@@ -23,9 +23,7 @@ rule report_reflow:
         [f"{RESULTS}/{{experiment}}/tables/{name}.{ext}" for name in REPORTS["reflow"][0] for ext in ("csv", "md")],
         [f"{RESULTS}/{{experiment}}/figures/{name}.png" for name in REPORTS["reflow"][1]],
     params:
-        cells_dir=lambda w: f"{RESULTS}/{w.experiment}/cells",
-        tables_dir=lambda w: f"{RESULTS}/{w.experiment}/tables",
-        figures_dir=lambda w: f"{RESULTS}/{w.experiment}/figures",
+        experiment_dir=lambda w: f"{RESULTS}/{w.experiment}",
     wildcard_constraints:
         experiment=experiments_of("reflow"),
     log:
@@ -33,7 +31,7 @@ rule report_reflow:
     conda:
         "../envs/rfpipe.yaml"
     script:
-        "../scripts/report_reflow.py"
+        "../scripts/report.py"
 
 
 rule reflow_pairs:

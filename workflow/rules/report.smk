@@ -13,9 +13,7 @@ rule report:
         trajectories=f"{RESULTS}/{{experiment}}/figures/trajectories.png",
         memorisation_map=f"{RESULTS}/{{experiment}}/figures/memorisation_map.png",
     params:
-        cells_dir=lambda w: f"{RESULTS}/{w.experiment}/cells",
-        tables_dir=lambda w: f"{RESULTS}/{w.experiment}/tables",
-        figures_dir=lambda w: f"{RESULTS}/{w.experiment}/figures",
+        experiment_dir=lambda w: f"{RESULTS}/{w.experiment}",
     wildcard_constraints:
         experiment=experiments_of("rotation"),
     log:
@@ -34,9 +32,7 @@ rule report_mog:
         [f"{RESULTS}/{{experiment}}/tables/{name}.{ext}" for name in REPORTS["mog"][0] for ext in ("csv", "md")],
         [f"{RESULTS}/{{experiment}}/figures/{name}.png" for name in REPORTS["mog"][1]],
     params:
-        cells_dir=lambda w: f"{RESULTS}/{w.experiment}/cells",
-        tables_dir=lambda w: f"{RESULTS}/{w.experiment}/tables",
-        figures_dir=lambda w: f"{RESULTS}/{w.experiment}/figures",
+        experiment_dir=lambda w: f"{RESULTS}/{w.experiment}",
     wildcard_constraints:
         experiment=experiments_of("mog"),
     log:
@@ -44,4 +40,4 @@ rule report_mog:
     conda:
         "../envs/rfpipe.yaml"
     script:
-        "../scripts/report_mog.py"
+        "../scripts/report.py"

@@ -27,8 +27,7 @@ rule report_variance:
         ],
         [f"{RESULTS}/{{experiment}}/figures/{name}.png" for name in REPORTS["gaussian_variance"][1]],
     params:
-        tables_dir=lambda w: f"{RESULTS}/{w.experiment}/tables",
-        figures_dir=lambda w: f"{RESULTS}/{w.experiment}/figures",
+        experiment_dir=lambda w: f"{RESULTS}/{w.experiment}",
     wildcard_constraints:
         experiment=experiments_of("gaussian_variance"),
     log:
@@ -36,4 +35,4 @@ rule report_variance:
     conda:
         "../envs/rfpipe.yaml"
     script:
-        "../scripts/report_variance.py"
+        "../scripts/report.py"

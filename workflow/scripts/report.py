@@ -1,11 +1,10 @@
-# Thin wrapper: the experiment's cells into rfpipe.reporting.report_rotation.
+# Thin wrapper: an experiment's outputs into rfpipe.reporting.report (the report of its kind).
 import _checkout  # noqa: F401  (this checkout's rfpipe first)
 from rfpipe.config import validate_config
 from rfpipe.pipeline import log_to
-from rfpipe.reporting import report_rotation
+from rfpipe.reporting import report
 from rfpipe.sweep import Sweep
 
 with log_to(snakemake.log[0]):
     experiment = Sweep(validate_config(snakemake.config)).experiments[snakemake.wildcards.experiment]
-    report_rotation(experiment, snakemake.params.cells_dir, snakemake.params.tables_dir,
-                      snakemake.params.figures_dir)
+    report(experiment, snakemake.params.experiment_dir)
