@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-__all__ = ["atomic_path", "write_parquet", "write_text", "save_tensors", "load_tensors"]
+from rfpipe.integrity import RERUN, CorruptFileError, check_file
+
+__all__ = ["CorruptFileError", "UnsafeFileError", "atomic_path", "write_parquet", "write_text", "save_tensors",
+           "load_tensors"]
 
 
 def _umask() -> int:
@@ -47,9 +51,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:
-    """Write ``table`` to ``path`` atomically (one closed Parquet file)."""
+    """Write ``table`` to ``path`` atomically (one closed Parquet file, with a CRC-32 per page, so that
+    :func:`rfpipe.integrity.check_file` finds a corrupted page)."""
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+        pq.write_table(table, tmp, write_page_checksum=True)
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
@@ -59,11 +64,31 @@ def write_text(text: str, path: str | os.PathLike) -> None:
 
 
 def save_tensors(tensors: dict[str, object], path: str | os.PathLike) -> None:
-    """Save a flat mapping of tensors and plain values with :func:`torch.save`, atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(tensors, tmp)
+    """Save a flat mapping of tensors and plain values with :func:`torch.save`, atomically; the same mapping
+    gives the same bytes whatever the file's name."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(tensors, f)  # through a file object: the archive's inner folder is "archive", not the temp name
+
+
+class UnsafeFileError(pickle.UnpicklingError):
+    """A tensor file holding objects other than tensors and plain values (refused unread); names the file."""
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, object]:
-    """Load a file written by :func:`save_tensors` (``weights_only=True``: no code is unpickled)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a file written by :func:`save_tensors` (``weights_only=True``: no code is unpickled).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        UnsafeFileError: the file pickles anything but tensors and plain values (nothing of it is run).
+        CorruptFileError: the file is truncated or corrupted.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (FileNotFoundError, IsADirectoryError):
+        raise
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnsafeFileError(f"{path}: refused, it holds more than tensors and plain values ({first})") from exc
+    except Exception as exc:
+        reason = check_file(path) or " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise CorruptFileError(f"{path} is damaged ({reason}); {RERUN}") from exc

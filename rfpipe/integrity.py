@@ -1,0 +1,121 @@
+"""Damaged files and failed cells, without torch (the Snakefile imports this).
+
+Damaged files. Every ``.pt`` file rfpipe writes is a zip archive (``torch.save``) whose members carry CRC-32
+checksums, and every Parquet file is written with page checksums (:func:`rfpipe.io.write_parquet`), so a
+truncated or bit-flipped file is found by reading it back: :func:`check_file`. The workflow checks the
+outputs of every cell when it starts (``workflow/rules/train.smk``) and removes a damaged one, so Snakemake
+makes it again (and everything downstream); readers raise :class:`CorruptFileError` naming the file.
+
+Failed cells. A cell whose training meets a NaN or inf (:class:`FloatingPointError`, deterministic on the
+CPU) leaves a failure record ``failed.json`` beside its resume checkpoint,
+``<results>/<experiment>/checkpoints/<cell>/failed.json``, with the error and the cell's settings. While the
+record matches the cell's current settings, the workflow leaves that cell out of its experiment's report
+(which lists it as failed) instead of training it again; delete the record, or change the settings, to retry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FAILED", "CorruptFileError", "cell_name", "check_file", "damaged_files", "failure_record",
+           "read_failure", "remove_failure", "settings_tag", "write_failure"]
+
+FAILED = "failed.json"
+"""Name of a cell's failure record, beside its checkpoint ``state.pt``."""
+
+RERUN = "run the workflow again: it removes damaged outputs it finds and makes them again"
+
+
+class CorruptFileError(OSError):
+    """A file that cannot be read back whole (truncated or corrupted); the message names it."""
+
+
+def check_file(path: str | os.PathLike) -> str | None:
+    """Why ``path`` (a ``.pt`` or ``.parquet`` file) is damaged, or None if it reads back whole.
+
+    ``.pt``: a zip archive whose every member matches its CRC-32. ``.parquet``: the footer parses and every
+    page reads back (with its CRC-32 when the file has page checksums). Other suffixes are not checked.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".pt":
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad is not None:
+                return f"member {bad} fails its CRC-32 check"
+        elif path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.read_table(path, page_checksum_verification=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, OSError, pyarrow.ArrowInvalid, ...
+        return " ".join(f"{type(exc).__name__}: {exc}".split())
+    return None
+
+
+def damaged_files(paths: list[str | os.PathLike]) -> list[tuple[Path, str]]:
+    """``(path, reason)`` for each existing file of ``paths`` that :func:`check_file` finds damaged."""
+    out = []
+    for path in map(Path, paths):
+        try:
+            reason = check_file(path)
+        except FileNotFoundError:
+            continue
+        if reason is not None:
+            out.append((path, reason))
+    return out
+
+
+def cell_name(path: str | os.PathLike) -> str:
+    """``<experiment>/<cell path>`` of a file inside ``<results>/<experiment>/cells/<cell path>/`` or
+    ``.../checkpoints/<cell path>/``; else the file's folder."""
+    parts = Path(path).parent.parts
+    for marker in ("cells", "checkpoints"):
+        if marker in parts[1:]:
+            i = len(parts) - 1 - parts[::-1].index(marker)
+            return "/".join((parts[i - 1], *parts[i + 1:]))
+    return str(Path(path).parent)
+
+
+def settings_tag(settings: dict[str, Any]) -> str:
+    """The cell's settings as one string (sorted JSON), as training tags its checkpoints."""
+    return json.dumps(settings, sort_keys=True)
+
+
+def failure_record(checkpoint: str | os.PathLike) -> Path:
+    """Where the failure record of the cell whose checkpoint is ``checkpoint`` goes."""
+    return Path(checkpoint).with_name(FAILED)
+
+
+def write_failure(checkpoint: str | os.PathLike, cell: str, settings: dict[str, Any], error: BaseException) -> Path:
+    """Record that ``cell`` failed with ``error`` (atomically); returns the record's path."""
+    path = failure_record(checkpoint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{FAILED}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"cell": cell, "error": f"{type(error).__name__}: {error}",
+                               "settings": settings_tag(settings)}, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_failure(checkpoint: str | os.PathLike, settings: dict[str, Any]) -> dict[str, str] | None:
+    """The failure record of a cell, if there is one for these ``settings`` (a record of other settings, or an
+    unreadable one, is ignored)."""
+    path = failure_record(checkpoint)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("settings") != settings_tag(settings):
+        return None
+    return {"cell": str(record.get("cell", "")), "error": str(record.get("error", "")), "record": str(path)}
+
+
+def remove_failure(checkpoint: str | os.PathLike) -> None:
+    """Forget a cell's failure (a new attempt starts)."""
+    failure_record(checkpoint).unlink(missing_ok=True)
