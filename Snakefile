@@ -19,9 +19,11 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/variance.smk"
 include: "workflow/rules/reflow.smk"
+include: "workflow/rules/images.smk"
 
 
 rule all:
     input:
         all_reports(),
+        PAPER_RESULTS,
     default_target: True

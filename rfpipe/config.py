@@ -49,7 +49,17 @@ def _check(instance: Any, schema: dict[str, Any], where: str) -> None:
     if errors:
         err = errors[0]
         key = _where([*where.split("."), *err.absolute_path]) if where else _where(err.absolute_path)
-        raise ConfigError(f"{key}: {err.message}")
+        raise ConfigError(f"{key}: {_message(err)}")
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    """The validator's message, plus what is allowed where it does not say so itself."""
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    if err.validator in ("anyOf", "oneOf") and schema.get("description"):
+        return f"{err.message}; allowed: {schema['description'].rstrip('.')}"
+    if err.validator == "additionalProperties" and schema.get("properties"):
+        return f"{err.message}; allowed: {', '.join(schema['properties'])}"
+    return err.message
 
 
 def _fill_defaults(settings: dict[str, Any], schema: dict[str, Any]) -> None:
@@ -72,12 +82,74 @@ def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str,
     """Rules that span several keys (applied to the fixed settings and every grid value)."""
     where = f"experiments.{name}"
     if kind in ("rotation", "mog"):
-        solver = settings.get("solver")
-        for steps in settings.get("solver_steps", []):
-            if solver in ("euler", "heun") and solver_hits_half(solver, steps):
-                raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates the "
-                                  f"field at t = 1/2 (singular for angle 180); use odd step counts")
+        # The odd/even rule: Euler and Heun on n uniform steps evaluate the field at t = 1/2 iff n is even, the
+        # time where every line of the 180-degree rotated pairing crosses (2.5, 2.5): odd counts only. The
+        # solver and the step lists may be grid axes: every combination is checked.
+        solvers = grid.get("solver", [settings.get("solver")])
+        step_lists = grid.get("solver_steps", [settings.get("solver_steps", [])])
+        for solver in solvers:
+            for step_list in step_lists:
+                for steps in step_list:
+                    if solver in ("euler", "heun") and solver_hits_half(solver, steps):
+                        raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates "
+                                          f"the field at t = 1/2 (singular for angle 180); use odd step counts")
         _check_probe(where, settings, grid)
+    if kind == "gaussian_variance":
+        for n in grid.get("n_samples", [settings.get("n_samples")]):
+            for b in grid.get("t_bins", [settings.get("t_bins")]):
+                if n is not None and b is not None and n < 2 * b:
+                    raise ConfigError(f"{where}.n_samples: {n} must be at least 2 * t_bins = {2 * b} "
+                                      f"(two samples per t-bin)")
+    if kind == "images":
+        _check_images(where, settings, grid)
+        _check_probe(where, settings, grid)
+
+
+def _values(key: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> list[Any]:
+    """Every value ``key`` takes in the experiment: its grid values, or the fixed setting."""
+    return list(grid[key]) if key in grid else [settings[key]]
+
+
+def _check_images(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
+    from rfpipe.images import DatasetError, dataset_size
+
+    couplings = grid["coupling"]
+    if "reflow" in couplings:
+        if "independent" not in couplings:
+            raise ConfigError(f"{where}.grid.coupling: 'reflow' needs 'independent' in the same grid (its cell at "
+                              f"teacher_sigma generates the reflow pairs)")
+        for teacher in _values("teacher_sigma", settings, grid):
+            if teacher not in grid["sigma"]:
+                raise ConfigError(f"{where}.teacher_sigma: {teacher} is not in grid.sigma {grid['sigma']}; the "
+                                  f"reflow pairs come from the independent cell at that sigma")
+    for mults in _values("channel_mults", settings, grid):
+        for res in _values("resolution", settings, grid):
+            if res % 2 ** (len(mults) - 1):
+                raise ConfigError(f"{where}.resolution: {res} must be divisible by 2^(len(channel_mults) - 1) = "
+                                  f"{2 ** (len(mults) - 1)}")
+    for dataset in _values("dataset", settings, grid):
+        for data_dir in _values("data_dir", settings, grid):
+            try:
+                size = dataset_size(dataset, data_dir)
+            except DatasetError as err:
+                key = "data_dir" if dataset in ("celeba", "fashion_mnist") else "dataset"
+                raise ConfigError(f"{where}.{key}: {err}") from None
+            for n in _values("n_pairs", settings, grid):
+                for n_test in _values("n_test", settings, grid):
+                    if n + n_test > size:
+                        raise ConfigError(f"{where}.n_pairs: {n} training + {n_test} test images exceed the "
+                                          f"{size} images of dataset {dataset!r}")
+
+
+SLURM_AT_LEAST_ONE: tuple[str, ...] = ("cpus", "mem_mb", "time_min")
+"""Slurm resources that no job can run with at 0 (``gpus: 0`` is a CPU job)."""
+
+
+def _check_slurm(resources: dict[str, Any], where: str) -> None:
+    for key in SLURM_AT_LEAST_ONE:
+        if key in resources and resources[key] is not None and int(resources[key]) < 1:
+            raise ConfigError(f"{where}.{key}: {resources[key]!r} cannot be satisfied; allowed: an integer of at "
+                              f"least 1 (or leave it out for the cluster's default)")
 
 
 def _check_probe(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
@@ -104,10 +176,12 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     _check(config, top, "")
     out = copy.deepcopy(config)
     _fill_defaults(out, top)
-    for name in (out.get("slurm") or {}).get("experiments") or {}:
+    _check_slurm(out.get("slurm") or {}, "slurm")
+    for name, resources in ((out.get("slurm") or {}).get("experiments") or {}).items():
         if name not in out["experiments"]:
             raise ConfigError(f"slurm.experiments.{name}: no experiment of that name; experiments: "
                               f"{', '.join(out['experiments'])}")
+        _check_slurm(resources or {}, f"slurm.experiments.{name}")
     for name, exp in out["experiments"].items():
         kind = exp["kind"]
         kind_schema = schema["$defs"][kind]
@@ -151,5 +225,5 @@ def load_config(path: str | Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
     return validate_config(raw if raw is not None else {})

@@ -1,6 +1,9 @@
 """The workflow's steps, one function per Snakemake rule, each callable without Snakemake.
 
     prepare_data          -> data.pt                               (rotation, mog)
+    cache_images          -> images.pt                             (images: once per dataset and resolution)
+    prepare_image_data    -> data.pt                               (images: noise, OT pairing, coupling)
+    evaluate_image_cell   -> metrics.parquet, samples.parquet, grid.pt (images)
     train_cell(_job)      -> model.pt, gradvar.parquet             (rotation, mog; _job: through rfpipe.launch)
     evaluate_cell         -> metrics.parquet, trajectories.parquet (rotation, mog)
     generate_reflow_pairs -> reflow_pairs.pt                       (any trained cell, on request)
@@ -26,25 +29,30 @@ import pyarrow as pa
 import torch
 
 from rfpipe.couplings import PairSampler
-from rfpipe.data import PairedData, mixture_data, rotation_data
+from rfpipe.data import PairedData, Pairs, mixture_data, rotation_data
 from rfpipe.gaussian import GaussianPair, variance_at_field
+from rfpipe.integrity import cell_name, remove_failure, write_failure
 from rfpipe.interpolants import Interpolant
 from rfpipe.io import load_tensors, save_tensors, write_parquet
 from rfpipe.metrics import l2, pair_recovery
 from rfpipe.mmd import mmd
+from rfpipe.images import load_images
 from rfpipe.models import MLP
+from rfpipe.ot import ot_assignment
 from rfpipe.reflow import reflow, reflow_pairs
 from rfpipe.sampling import integrate
 from rfpipe.sweep import Experiment
 from rfpipe.training import TrainConfig, train
+from rfpipe.unet import UNet
 
 __all__ = ["GRADVAR_SCHEMA", "METRICS_SCHEMA", "REFLOW_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model",
-           "evaluate_cell", "gaussian_variance", "generate_reflow_pairs", "log_to", "prepare_data", "reflow_cell",
+           "cache_images", "evaluate_cell", "evaluate_image_cell", "gaussian_variance", "generate_reflow_pairs", "log_to", "prepare_data", "prepare_image_data", "reflow_cell",
            "train_cell", "train_cell_job"]
 
 log = logging.getLogger("rfpipe")
 
-COUPLING_SAMPLERS: dict[str, str] = {"rotated": "paired", "paired": "paired", "independent": "independent"}
+COUPLING_SAMPLERS: dict[str, str] = {"rotated": "paired", "paired": "paired", "independent": "independent",
+                                     "adversarial": "paired", "reflow": "paired", "ot": "paired"}
 """Config coupling name -> how :class:`rfpipe.couplings.PairSampler` draws from the training pairs."""
 
 GRADVAR_SCHEMA = pa.schema([
@@ -104,13 +112,17 @@ def prepare_data(settings: dict[str, Any], data: str | os.PathLike) -> None:
              settings["n_test"], settings["dim"], data)
 
 
-def build_model(settings: dict[str, Any]) -> MLP:
-    """The cell's velocity network, freshly initialised from ``torch.manual_seed(seed)``."""
+def build_model(settings: dict[str, Any]) -> torch.nn.Module:
+    """The cell's velocity network (a :class:`UNet` for ``images``, else an :class:`MLP`), freshly initialised
+    from ``torch.manual_seed(seed)``."""
     torch.manual_seed(settings["seed"])
+    if settings["kind"] == "images":
+        channels = 3 if settings["dataset"] == "celeba" else 1
+        return UNet(channels, settings["channels"], tuple(settings["channel_mults"]), settings["emb_dim"])
     return MLP(settings["dim"], settings["width"], settings["depth"], settings["activation"])
 
 
-def _load_model(settings: dict[str, Any], model: str | os.PathLike) -> MLP:
+def _load_model(settings: dict[str, Any], model: str | os.PathLike) -> torch.nn.Module:
     net = build_model(settings)
     net.load_state_dict(load_tensors(model)["state_dict"])
     return net.eval()
@@ -130,13 +142,21 @@ def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | o
     config = TrainConfig(steps=settings["steps"], batch_size=settings["batch_size"], lr=settings["lr"],
                          probe_every=settings["probe_every"], probe_size=settings["probe_size"],
                          t_bins=settings["t_bins"], lr_schedule=settings["lr_schedule"],
-                         probe_batch=settings["probe_batch"])
+                         probe_batch=settings["probe_batch"], ema_decay=settings.get("ema_decay", 0.0))
     net = build_model(settings)
     start = time.perf_counter()
     tag = json.dumps(settings, sort_keys=True)
-    result = train(net, sampler, interpolant, config, seed=settings["seed"],
-                   on_probe=lambda step: log.info("step %d", step), checkpoint=checkpoint,
-                   checkpoint_every=settings["checkpoint_every"], tag=tag)
+    if checkpoint is not None:
+        remove_failure(checkpoint)  # a new attempt
+    try:
+        result = train(net, sampler, interpolant, config, seed=settings["seed"],
+                       on_probe=lambda step: log.info("step %d", step), checkpoint=checkpoint,
+                       checkpoint_every=settings["checkpoint_every"], tag=tag)
+    except FloatingPointError as exc:  # NaN or inf: name the cell; record it, so the report can mark it
+        err = FloatingPointError(f"cell {cell_name(model)}: {exc}")
+        if checkpoint is not None:
+            log.error("%s (failure recorded in %s)", err, write_failure(checkpoint, cell_name(model), settings, err))
+        raise err from None
     log.info("trained %d steps in %.1f s, final batch loss %.4g", config.steps, time.perf_counter() - start,
              result.final_loss)
     write_parquet(pa.Table.from_pylist(result.probes, schema=GRADVAR_SCHEMA), gradvar)
@@ -236,7 +256,7 @@ def generate_reflow_pairs(settings: dict[str, Any], data: str | os.PathLike, mod
     paired = PairedData.load(data)
     net = _load_model(settings, model)
     steps = max(settings["solver_steps"])
-    x_0, x_1 = reflow_pairs(net, paired.train.x_0, steps, settings["solver"])
+    x_0, x_1 = reflow_pairs(net, paired.train.x_0, steps, settings["solver"], chunk=EVAL_CHUNK)
     save_tensors({"x_0": x_0, "x_1": x_1}, pairs)
     log.info("reflow pairs: %d sources, %s with %d steps -> %s", x_0.shape[0], settings["solver"], steps, pairs)
 
@@ -266,3 +286,100 @@ def reflow_cell(settings: dict[str, Any], out: str | os.PathLike) -> None:
                  (("coupling_shift", r.coupling_shift), ("relative_shift", r.coupling_shift / chord),
                   ("straightness", r.straightness), ("l2_to_ot", r.l2_to_ot))]
     write_parquet(pa.Table.from_pylist(rows, schema=REFLOW_SCHEMA), out)
+
+
+EVAL_CHUNK = 500
+"""Images integrated at a time in evaluation (bounds the UNet's activation memory)."""
+
+SAMPLE_SCHEMA = pa.schema([
+    ("solver_steps", pa.int64()), ("split", pa.string()), ("sample", pa.int64()),
+    ("l2_to_training_partner", pa.float64()), ("l2_to_ot", pa.float64()),
+])
+
+
+def cache_images(dataset: str, resolution: int, data_dir: str | None, limit: int, images: str | os.PathLike) -> None:
+    """Decode and resize the first ``limit`` images of ``dataset`` once; write them (in [-1, 1]) to ``images``."""
+    start = time.perf_counter()
+    x = load_images(dataset, resolution, data_dir, limit)
+    save_tensors({"images": x}, images)
+    log.info("%s: %d images of shape %s in %.1f s -> %s", dataset, x.shape[0], tuple(x.shape[1:]),
+             time.perf_counter() - start, images)
+
+
+def prepare_image_data(settings: dict[str, Any], images: str | os.PathLike, data: str | os.PathLike,
+                       teacher_pairs: str | os.PathLike | None = None) -> None:
+    """Training pairs of an ``images`` cell: N noise images x_0 ~ N(0, I) matched by OT to the first N images.
+
+    x_1_ot is the OT partner of x_0 (:func:`rfpipe.ot.ot_assignment`). The training partner x_1 is, by coupling:
+    ``ot`` and ``independent`` x_1_ot (the sampler re-pairs ``independent`` at every step), ``adversarial``
+    x_1_ot with the targets shuffled by a seeded permutation, ``reflow`` the endpoints phi(x_0) of the teacher
+    flow (``teacher_pairs``), whose own OT partners then replace x_1_ot. The test split: ``n_test`` fresh noise
+    images matched by OT to the next ``n_test`` (held-out) images.
+    """
+    n, n_test, seed = settings["n_pairs"], settings["n_test"], settings["seed"]
+    pool = load_tensors(images)["images"]
+    shape = tuple(pool.shape[1:])
+    gen = torch.Generator().manual_seed(seed)
+    x_0 = torch.randn((n, *shape), generator=gen)
+    perm = torch.randperm(n, generator=gen)
+    start = time.perf_counter()
+
+    def match(sources: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return targets[ot_assignment(sources, targets, settings["ot_exact_max"], settings["ot_block"])]
+
+    x_1_ot = match(x_0, pool[:n])
+    coupling = settings["coupling"]
+    x_1 = x_1_ot[perm] if coupling == "adversarial" else x_1_ot
+    if coupling == "reflow":
+        if teacher_pairs is None:
+            raise ValueError("coupling 'reflow' needs the teacher's pairs (teacher_pairs)")
+        pairs = load_tensors(teacher_pairs)
+        if not torch.equal(pairs["x_0"], x_0):
+            raise ValueError(f"{teacher_pairs}: the teacher's sources are not this cell's noise images")
+        x_1 = pairs["x_1"]
+        x_1_ot = match(x_0, x_1)
+    test_gen = torch.Generator().manual_seed(seed + 7_919)
+    t_0 = torch.randn((n_test, *shape), generator=test_gen)
+    t_1 = match(t_0, pool[n:n + n_test])
+    PairedData(Pairs(x_0, x_1, x_1_ot), Pairs(t_0, t_1, t_1)).save(data)
+    log.info("images data: %d pairs (%s), %d test sources, OT in %.1f s -> %s", n, coupling, n_test,
+             time.perf_counter() - start, data)
+
+
+def evaluate_image_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,
+                        metrics: str | os.PathLike, samples: str | os.PathLike, grid: str | os.PathLike) -> None:
+    """Integrate the learned flow from the training sources (and the test sources) at each ``solver_steps``.
+
+    Per sample (``samples``): Euclidean L2 over all pixels from the endpoint to the training partner and to the
+    OT partner. Per split (``metrics``, long format): their means and standard deviations over samples,
+    ``pair_recovery`` and ``closer_to_partner``. ``grid`` keeps the first ``n_grid`` training sources, both
+    partners and the endpoints at the largest step count, for the image-grid figure.
+    """
+    paired = PairedData.load(data)
+    net = _load_model(settings, model)
+    solver = settings["solver"]
+    rows: list[dict[str, Any]] = []
+    per_sample: list[dict[str, Any]] = []
+    keep = min(settings["n_grid"], paired.train.x_0.shape[0])
+    shown: dict[str, torch.Tensor] = {}
+    for steps in settings["solver_steps"]:
+        for split in ("train", "test"):
+            pairs = getattr(paired, split)
+            x_1 = integrate(net, pairs.x_0, steps, solver, chunk=EVAL_CHUNK).x_1
+            d_partner, d_ot = l2(x_1, pairs.x_1), l2(x_1, pairs.x_1_ot)
+            values = {"l2_to_training_partner": float(d_partner.mean()), "l2_to_ot": float(d_ot.mean()),
+                      "l2_to_training_partner_std": float(d_partner.std()), "l2_to_ot_std": float(d_ot.std())}
+            if split == "train":
+                values["pair_recovery"] = pair_recovery(x_1, pairs.x_1)
+                values["closer_to_partner"] = float((d_partner < d_ot).double().mean())
+                if steps == max(settings["solver_steps"]):
+                    shown = {"x_0": pairs.x_0[:keep], "x_1": pairs.x_1[:keep], "x_1_ot": pairs.x_1_ot[:keep],
+                             "output": x_1[:keep]}
+            rows += [{"solver": solver, "solver_steps": steps, "split": split, "metric": k, "value": v}
+                     for k, v in values.items()]
+            per_sample += [{"solver_steps": steps, "split": split, "sample": i, "l2_to_training_partner": float(a),
+                            "l2_to_ot": float(b)} for i, (a, b) in enumerate(zip(d_partner, d_ot))]
+        log.info("evaluated with %s, %d steps", solver, steps)
+    write_parquet(pa.Table.from_pylist(rows, schema=METRICS_SCHEMA), metrics)
+    write_parquet(pa.Table.from_pylist(per_sample, schema=SAMPLE_SCHEMA), samples)
+    save_tensors(shown, grid)

@@ -38,9 +38,11 @@ def straightness(model: nn.Module, x_0: Tensor, steps: int, solver: str = "euler
     return traj.x_1, total
 
 
-def reflow_pairs(model: nn.Module, x_0: Tensor, steps: int, solver: str = "euler") -> tuple[Tensor, Tensor]:
-    """The ReFlow training pairs (x_0, phi(x_0)) of a trained flow ``model`` (one batched integration)."""
-    return x_0, integrate(model, x_0, steps, solver).x_1
+def reflow_pairs(model: nn.Module, x_0: Tensor, steps: int, solver: str = "euler",
+                 chunk: int | None = None) -> tuple[Tensor, Tensor]:
+    """The ReFlow training pairs (x_0, phi(x_0)) of a trained flow ``model`` (batched integration, ``chunk``
+    samples at a time if given)."""
+    return x_0, integrate(model, x_0, steps, solver, chunk=chunk).x_1
 
 
 @dataclass

@@ -59,7 +59,8 @@ def _step(field: Field, x: Tensor, t: float, h: float, solver: str) -> Tensor:
 
 
 @torch.no_grad()
-def integrate(field: Field, x_0: Tensor, steps: int, solver: Solver = "euler", return_path: bool = False) -> Trajectory:
+def integrate(field: Field, x_0: Tensor, steps: int, solver: Solver = "euler", return_path: bool = False,
+              chunk: int | None = None) -> Trajectory:
     """Integrate dx/dt = field(x, t) from t = 0 to t = 1 on the uniform grid t_k = k / steps.
 
     Args:
@@ -68,11 +69,19 @@ def integrate(field: Field, x_0: Tensor, steps: int, solver: Solver = "euler", r
         steps: number of steps n >= 1.
         solver: ``euler``, ``heun`` or ``rk4``.
         return_path: also return the states at every grid time.
+        chunk: integrate at most this many samples at a time (bounds the memory of large nets on many
+            samples; the result is the same as one batch up to float rounding of batched kernels).
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if chunk is not None and x_0.shape[0] > chunk:
+        parts = [integrate(field, x, steps, solver, return_path) for x in x_0.split(chunk)]
+        x_1 = torch.cat([p.x_1 for p in parts])
+        if not return_path:
+            return Trajectory(x_1=x_1)
+        return Trajectory(x_1=x_1, t=parts[0].t, path=torch.cat([p.path for p in parts], dim=1))
     x = x_0
     path = [x] if return_path else None
     for k in range(steps):

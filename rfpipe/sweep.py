@@ -26,7 +26,9 @@ DATA_KEYS: dict[str, tuple[str, ...]] = {"rotation": ("dim", "angle", "shift", "
                                          "gaussian_variance": (),
                                          "reflow": (),
                                          "mog": ("dim", "n_components", "radius", "component_scale", "n_pairs",
-                                                 "n_test")}
+                                                 "n_test"),
+                                         "images": ("dataset", "data_dir", "resolution", "n_pairs", "n_test",
+                                                    "ot_exact_max", "ot_block", "coupling", "teacher_sigma")}
 """Per kind, the settings that determine the prepared data (besides ``seed``)."""
 
 
@@ -108,6 +110,18 @@ class Experiment:
             if cell.data_path == data_path:
                 return {k: cell.settings[k] for k in sorted((*DATA_KEYS[self.kind], "kind", "seed"))}
         raise KeyError(f"experiment {self.name!r} has no data {data_path!r} in its grid")
+
+    def teacher(self, data_path: str) -> Cell:
+        """The cell whose flow generates the ``reflow`` pairs of ``data_path`` (kind ``images``): the first cell in
+        grid order with the same data settings, coupling ``independent`` and sigma = ``teacher_sigma``."""
+        want = self.data_settings(data_path)
+        for cell in self.cells.values():
+            st = cell.settings
+            if (st["coupling"] == "independent" and st["sigma"] == want["teacher_sigma"]
+                    and all(st[k] == v for k, v in want.items() if k != "coupling")):
+                return cell
+        raise KeyError(f"experiment {self.name!r} has no independent cell at sigma {want['teacher_sigma']} for "
+                       f"the reflow data {data_path!r}")
 
     def data_paths(self) -> list[str]:
         """Every distinct data path of the experiment."""

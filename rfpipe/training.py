@@ -10,6 +10,7 @@ consumes the training generator, so a run with the probe off trains the same wei
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 from collections.abc import Callable
@@ -45,6 +46,8 @@ class TrainConfig:
             generator) or ``train`` (the step's own training batch, read off its forward and backward pass at
             almost no cost; networks of ``nn.Linear`` layers only, else falls back to ``fresh``). Probes are
             at steps 0, k, 2k, ... (before that step's update), and for ``fresh`` also after the last update.
+        ema_decay: d in (0, 1) keeps an exponential moving average w_ema <- d w_ema + (1 - d) w after every
+            step and loads it into the model at the end (probes still see the raw weights); 0: off.
     """
 
     steps: int = 2000
@@ -55,6 +58,7 @@ class TrainConfig:
     t_bins: int = 10
     lr_schedule: str = "constant"
     probe_batch: str = "fresh"
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -79,10 +83,26 @@ def draw_batch(sampler: PairSampler, interpolant: Interpolant, batch_size: int, 
 
 
 def _state(model: nn.Module, opt: torch.optim.Optimizer, sched: object | None, gen: torch.Generator,
-           probe_gen: torch.Generator, result: TrainResult, step: int, tag: str) -> dict[str, object]:
+           probe_gen: torch.Generator, result: TrainResult, step: int, tag: str,
+           ema: dict[str, Tensor] | None = None) -> dict[str, object]:
     return {"step": step, "tag": tag, "model": model.state_dict(), "opt": opt.state_dict(),
             "sched": sched.state_dict() if sched is not None else None, "gen": gen.get_state(),
-            "probe_gen": probe_gen.get_state(), "probes": list(result.probes)}
+            "probe_gen": probe_gen.get_state(), "probes": list(result.probes), "ema": ema}
+
+
+def _not_finite(model: nn.Module, step: int, start: int) -> str | None:
+    """The first non-finite gradient left by step ``step - 1`` (named), or None.
+
+    Checked only once a loss is non-finite (and after the last step): a NaN or inf gradient makes Adam's
+    update, hence every later loss, non-finite, so the steps in between cost nothing extra.
+    """
+    if step <= start:
+        return None
+    for name, p in model.named_parameters():
+        if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
+            bad = p.grad[~torch.isfinite(p.grad)].flatten()[0].item()
+            return f"gradient of {name} is {bad} at step {step - 1}"
+    return None
 
 
 def _resume(path: Path, tag: str) -> dict[str, object] | None:
@@ -98,6 +118,73 @@ def _resume(path: Path, tag: str) -> dict[str, object] | None:
         log.warning("checkpoint %s belongs to other settings: starting afresh", path)
         return None
     return state
+
+
+class _AdamStep:
+    """``opt.zero_grad(set_to_none=True)`` and ``opt.step()`` of the loop's fused Adam, less the per-step Python
+    bookkeeping of ``Optimizer.step`` (about 0.1 ms a step, 3-4 % of a width-256 MLP step on one CPU thread).
+
+    The first step is a regular ``opt.step()`` (it creates the state); later steps make the very call that
+    ``torch.optim.Adam.step`` makes, ``torch.optim.adam.adam(...)`` with the group's settings, on the parameter
+    and state lists gathered once: the same kernels on the same tensors, hence the same numbers (compared bit for
+    bit with ``opt.step()`` by ``benchmarks/train_throughput.py --check``). Whenever that is not certain
+    (``enabled`` off, not exactly a one-group fused Adam, step hooks, amsgrad, a parameter without gradient, a
+    reloaded state, a torch whose functional ``adam`` takes other arguments) it calls ``opt.step()``.
+    """
+
+    enabled = True
+
+    def __init__(self, opt: torch.optim.Optimizer) -> None:
+        self.opt = opt
+        self.params: list[Tensor] | None = None
+
+    def zero_grad(self) -> None:
+        if self.params is None:
+            self.opt.zero_grad(set_to_none=True)
+            return
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        if self.params is not None and self.opt.state is self._state:
+            grads = [p.grad for p in self.params]
+            if None not in grads:
+                with torch.no_grad():
+                    self._adam(self.params, grads, self._exp_avgs, self._exp_avg_sqs, [], self._steps,
+                               lr=self._group["lr"], **self._kwargs)
+                return
+        self.opt.step()
+        self._gather()
+
+    def _gather(self) -> None:
+        from torch.optim import adam, optimizer
+
+        self.params = None
+        opt = self.opt
+        if (not self.enabled or type(opt) is not torch.optim.Adam or len(opt.param_groups) != 1
+                or opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks
+                or optimizer._global_optimizer_pre_hooks or optimizer._global_optimizer_post_hooks):
+            return
+        group = opt.param_groups[0]
+        params = list(group["params"])
+        try:
+            beta1, beta2 = group["betas"]
+            kwargs = {"amsgrad": group["amsgrad"], "has_complex": False, "beta1": beta1, "beta2": beta2,
+                      "weight_decay": group["weight_decay"], "eps": group["eps"], "maximize": group["maximize"],
+                      "foreach": group["foreach"], "capturable": group["capturable"],
+                      "differentiable": group["differentiable"], "fused": group["fused"],
+                      "grad_scale": getattr(opt, "grad_scale", None), "found_inf": getattr(opt, "found_inf", None),
+                      "decoupled_weight_decay": group["decoupled_weight_decay"]}
+            states = [opt.state[p] if p in opt.state else {} for p in params]  # never adds an entry
+            lists = ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [s["step"] for s in states])
+        except (KeyError, TypeError, ValueError):
+            return
+        if (not group["fused"] or group["amsgrad"] or group["differentiable"] or any(p.is_complex() for p in params)
+                or {*kwargs, "lr"} - set(inspect.signature(adam.adam).parameters)):
+            return
+        self._adam, self._group, self._kwargs, self._state = adam.adam, group, kwargs, opt.state
+        self._exp_avgs, self._exp_avg_sqs, self._steps = lists
+        self.params = params
 
 
 def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, config: TrainConfig, seed: int,
@@ -129,6 +216,9 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps) if config.lr_schedule == "cosine" else None
     result = TrainResult()
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+    ema = ({k: v.detach().clone() for k, v in model.state_dict().items()} if config.ema_decay > 0 else None)
     start = 0
     path = Path(checkpoint) if checkpoint is not None else None
     state = _resume(path, tag) if path is not None else None
@@ -140,6 +230,7 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         gen.set_state(state["gen"])
         probe_gen.set_state(state["probe_gen"])
         result.probes = list(state["probes"])
+        ema = state.get("ema")
         start = int(state["step"])
         log.info("resumed from %s at step %d", path, start)
 
@@ -156,10 +247,11 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         batch = draw_batch(sampler, interpolant, config.probe_size, probe_gen, stratified=True)
         record(step, grad_variance(model, batch, config.t_bins))
 
+    adam = _AdamStep(opt)
     loss: Tensor = torch.tensor(float("nan"))
     for step in range(start, config.steps):
         if path is not None and checkpoint_every and step % checkpoint_every == 0 and step > start:
-            save_tensors(_state(model, opt, sched, gen, probe_gen, result, step, tag), path)
+            save_tensors(_state(model, opt, sched, gen, probe_gen, result, step, tag, ema), path)
         probing = bool(config.probe_every) and step % config.probe_every == 0
         if probing and capture is None:
             probe(step)
@@ -168,8 +260,9 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
             per_sample = ((model(batch.x_t, batch.t) - batch.dx_t) ** 2).flatten(1).sum(1)
         loss = per_sample.mean()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {float(loss)} at step {step}")
-        opt.zero_grad(set_to_none=True)
+            raise FloatingPointError(_not_finite(model, step, start)
+                                     or f"loss is {float(loss.detach())} at step {step}")
+        adam.zero_grad()
         loss.backward()
         if probing and capture is not None:
             grads = capture.sample_grads(per_sample)
@@ -177,10 +270,22 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
                 raise ValueError("probe_batch 'train' needs each nn.Linear applied once to (B, in) inputs; "
                                  "use probe_batch 'fresh' for this network")
             record(step, binned_stats(grads, batch.t, config.t_bins))
-        opt.step()
+        adam.step()
         if sched is not None:
             sched.step()
+        if ema is not None:
+            with torch.no_grad():
+                for name, p in model.state_dict().items():
+                    if p.is_floating_point():
+                        ema[name].lerp_(p, 1.0 - config.ema_decay)
+                    else:
+                        ema[name].copy_(p)
     if config.probe_every and capture is None:
         probe(config.steps)  # with probe_batch "train" there is no step after the last update to read
+    message = _not_finite(model, config.steps, start)  # the last step's gradients (no later loss shows them)
+    if message:
+        raise FloatingPointError(message)
     result.final_loss = float(loss.detach())
+    if ema is not None:
+        model.load_state_dict(ema)
     return result

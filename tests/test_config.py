@@ -58,7 +58,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("experiments.rotation.grid.seed", _DELETE, r"experiments\.rotation\.grid: 'seed' is a required property"),
     ("experiments.rotation.grid.widht", [1], r"experiments\.rotation\.grid\.widht: unknown setting for kind 'rotation'; allowed: sigma"),
     ("experiments.rotation.grid.width", [0], r"experiments\.rotation\.grid\.width\[0\]: 0 is less than the minimum of 1"),
-    ("experiments.rotation.kind", "gaussian_typo", r"experiments\.rotation\.kind: 'gaussian_typo' is not one of \['rotation', 'gaussian_variance', 'mog', 'reflow'\]"),
+    ("experiments.rotation.kind", "gaussian_typo", r"experiments\.rotation\.kind: 'gaussian_typo' is not one of \['rotation', 'gaussian_variance', 'mog', 'reflow', 'images'\]"),
     ("experiments.rotation.kind", _DELETE, r"experiments\.rotation: 'kind' is a required property"),
     ("experiments.rotation.steps", "100", r"experiments\.rotation\.steps: '100' is not of type 'integer'"),
     ("experiments.rotation.steps", 0, r"experiments\.rotation\.steps: 0 is less than the minimum of 1"),

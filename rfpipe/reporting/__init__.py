@@ -1,7 +1,7 @@
 """Reports: aggregation over a sweep into tables (with verdicts per claim) and seaborn figures.
 
 One module per experiment kind (:mod:`rfpipe.reporting.rotation`, :mod:`~rfpipe.reporting.gaussian`,
-:mod:`~rfpipe.reporting.mog`, :mod:`~rfpipe.reporting.reflow`) on shared helpers
+:mod:`~rfpipe.reporting.mog`, :mod:`~rfpipe.reporting.reflow`, :mod:`~rfpipe.reporting.images`) on shared helpers
 (:mod:`rfpipe.reporting.common`); :func:`report` picks the one of an experiment's kind.
 """
 
@@ -12,13 +12,14 @@ from pathlib import Path
 
 from rfpipe.reporting.common import markdown_table, mean_ci, read_cells, summarise
 from rfpipe.reporting.gaussian import gaussian_verdicts, report_gaussian
+from rfpipe.reporting.images import c6_c7_verdicts, report_images
 from rfpipe.reporting.mog import c5_verdicts, report_mog
 from rfpipe.reporting.reflow import c8_verdicts, report_reflow
 from rfpipe.reporting.rotation import c4_verdicts, report_rotation
 from rfpipe.sweep import Experiment
 
-__all__ = ["report", "c4_verdicts", "c5_verdicts", "c8_verdicts", "gaussian_verdicts", "markdown_table", "mean_ci",
-           "read_cells", "report_gaussian", "report_mog", "report_reflow", "report_rotation", "summarise"]
+__all__ = ["report", "c4_verdicts", "c5_verdicts", "c6_c7_verdicts", "c8_verdicts", "gaussian_verdicts", "markdown_table", "mean_ci",
+           "read_cells", "report_gaussian", "report_images", "report_mog", "report_reflow", "report_rotation", "summarise"]
 
 
 def report(experiment: Experiment, experiment_dir: str | os.PathLike) -> None:
@@ -29,5 +30,5 @@ def report(experiment: Experiment, experiment_dir: str | os.PathLike) -> None:
     if experiment.kind == "gaussian_variance":
         report_gaussian(experiment, root / "variance.parquet", tables, figures)
         return
-    by_kind = {"rotation": report_rotation, "mog": report_mog, "reflow": report_reflow}
+    by_kind = {"rotation": report_rotation, "mog": report_mog, "reflow": report_reflow, "images": report_images}
     by_kind[experiment.kind](experiment, root / "cells", tables, figures)

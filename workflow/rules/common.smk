@@ -39,6 +39,34 @@ def data_settings(wildcards):
     return SWEEP.experiments[wildcards.experiment].data_settings(wildcards.data)
 
 
+def image_source(dataset, resolution):
+    """(data_dir, limit) of the image cache of ``dataset`` at ``resolution``: enough images for every cell."""
+    dirs, limit = set(), 0
+    for exp in SWEEP.experiments.values():
+        for cell in exp.cells.values() if exp.kind == "images" else ():
+            st = cell.settings
+            if st["dataset"] == dataset and st["resolution"] == resolution:
+                dirs.add(st["data_dir"])
+                limit = max(limit, st["n_pairs"] + st["n_test"])
+    if len(dirs) > 1:
+        raise ValueError(f"dataset {dataset!r} is read from several data_dir values {sorted(map(str, dirs))}")
+    return (dirs.pop() if dirs else None), limit
+
+
+def image_cache_file(wildcards):
+    """The decoded-image cache an ``images`` data file is drawn from."""
+    st = data_settings(wildcards)
+    return f"{RESULTS}/datasets/{st['dataset']}/resolution={st['resolution']}/images.pt"
+
+
+def teacher_pairs_file(wildcards):
+    """For a ``reflow`` data file, the pairs (x_0, phi(x_0)) of its teacher cell (see Experiment.teacher)."""
+    if data_settings(wildcards)["coupling"] != "reflow":
+        return []
+    teacher = SWEEP.experiments[wildcards.experiment].teacher(wildcards.data)
+    return f"{RESULTS}/{wildcards.experiment}/cells/{teacher.path}/reflow_pairs.pt"
+
+
 def cell_files(experiment, filename):
     """``filename`` in every cell folder of ``experiment``."""
     cells = SWEEP.experiments[experiment].cells
@@ -57,6 +85,7 @@ REPORTS = {
         ["gradvar", "gradvar_t", "trajectories", "memorisation_map"],
     ),
     "mog": (["summary", "verdicts"], ["mmd", "gradvar"]),
+    "images": (["summary", "verdicts"], ["image_grid", "l2", "gradvar"]),
     "reflow": (["summary", "verdicts"], ["reflow"]),
     "gaussian_variance": (
         ["variance_summary", "variance_verdicts"],

@@ -45,7 +45,7 @@ rule reflow_pairs:
     params:
         settings=cell_settings,
     wildcard_constraints:
-        experiment=experiments_of("rotation", "mog"),
+        experiment=experiments_of("rotation", "mog", "images"),
     threads: THREADS
     log:
         f"{RESULTS}/{{experiment}}/logs/reflow_pairs/{{cell}}.log",

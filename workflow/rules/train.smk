@@ -9,7 +9,7 @@ rule train:
         checkpoint=lambda w: f"{RESULTS}/{w.experiment}/checkpoints/{w.cell}/state.pt",
     threads: 1 if CONFIG["executor"] == "slurm" else THREADS
     wildcard_constraints:
-        experiment=experiments_of("rotation", "mog"),
+        experiment=experiments_of("rotation", "mog", "images"),
     log:
         f"{RESULTS}/{{experiment}}/logs/train/{{cell}}.log",
     benchmark:
