@@ -24,7 +24,8 @@ given sigma (same pairs, t and z). A model that fits its pairs exactly has l_i =
 zero gradient variance there: the failure mode's signature. Networks whose parameters all sit in
 ``nn.Linear`` layers use the exact one-pass shortcut; any other network falls back to ``torch.func.vmap``,
 which holds a (B, P) matrix of per-sample gradients, so B is capped at ``probe_memory_mb`` (the cap is
-reported in :attr:`DiagnoseResult.notes`).
+reported in :attr:`DiagnoseResult.notes`; the exact shortcut is capped likewise by its per-bin Gram
+matrices, which only matters for probes of many thousand samples).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import sys
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +47,7 @@ from tqdm import tqdm
 
 from rfpipe.gradvar import GradVarStats, binned_stats, sample_grads
 from rfpipe.interpolants import NOISE_SHAPES, Interpolant, InterpolantSample
-from rfpipe.io import atomic_path, load_tensors, write_text
+from rfpipe.io import atomic_path, write_text
 from rfpipe.metrics import l2, pair_recovery
 from rfpipe.sampling import SOLVERS, integrate, solver_hits_half
 
@@ -162,7 +165,7 @@ def check_pairs(x_0: object, x_1: object, names: tuple[str, str] = ("x_0", "x_1"
     """Check that the pairs are two finite floating tensors of the same shape (N, *D) with N >= 2."""
     for name, x in zip(names, (x_0, x_1)):
         if not isinstance(x, Tensor):
-            raise DiagnoseError(f"{name} is a {type(x).__name__}, not a tensor")
+            raise DiagnoseError(f"{name} is of type {type(x).__name__}, not a tensor")
         if not x.is_floating_point():
             raise DiagnoseError(f"{name} has dtype {x.dtype}, not a floating-point type")
         if x.dim() < 2:
@@ -183,7 +186,7 @@ def check_pairs(x_0: object, x_1: object, names: tuple[str, str] = ("x_0", "x_1"
 def check_model(model: object, x_0: Tensor) -> None:
     """Call the model on two training sources at t = 0 and t = 1/3; its output must be a tensor shaped like them."""
     if not isinstance(model, nn.Module):
-        raise DiagnoseError(f"the model is a {type(model).__name__}, not a torch.nn.Module")
+        raise DiagnoseError(f"the model is of type {type(model).__name__}, not a torch.nn.Module")
     x = x_0[:2].to(_model_dtype(model, x_0.dtype))
     for s in (0.0, 1 / 3):
         try:
@@ -192,7 +195,7 @@ def check_model(model: object, x_0: Tensor) -> None:
         except Exception as exc:  # any failure of user code: report it on one line
             raise DiagnoseError(f"calling the model on inputs of shape {_shape(x)} failed: {_one_line(exc)}") from None
         if not isinstance(out, Tensor):
-            raise DiagnoseError(f"the model returned a {type(out).__name__}, not a tensor")
+            raise DiagnoseError(f"the model returned an object of type {type(out).__name__}, not a tensor")
         if out.shape != x.shape:
             raise DiagnoseError(f"the model's output shape {_shape(out)} does not match its input shape {_shape(x)}")
 
@@ -204,6 +207,17 @@ def _model_dtype(model: nn.Module, default: torch.dtype) -> torch.dtype:
 # ---------------------------------------------------------------------------------------------------- loading
 
 
+def _read(path: str | os.PathLike) -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU (no code is unpickled), with a one-line reason on failure."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if isinstance(exc, pickle.UnpicklingError) and zipfile.is_zipfile(path):
+            raise DiagnoseError("refused by torch.load(weights_only=True): it holds objects other than tensors and "
+                                "plain values") from None
+        raise DiagnoseError(f"not a readable torch.save file ({type(exc).__name__})") from None
+
+
 def load_pairs(path: str | os.PathLike) -> tuple[Tensor, Tensor]:
     """Training pairs from a :func:`torch.save` file with keys ``x0``/``x1``, ``x_0``/``x_1`` or rfpipe's
     ``train.x_0``/``train.x_1`` (``weights_only=True``); checked by :func:`check_pairs`."""
@@ -211,11 +225,12 @@ def load_pairs(path: str | os.PathLike) -> tuple[Tensor, Tensor]:
     if not path.is_file():
         raise DiagnoseError(f"{path}: no such file")
     try:
-        content = load_tensors(path)
-    except Exception as exc:
-        raise DiagnoseError(f"{path}: cannot be read with torch.load(weights_only=True): {_one_line(exc)}") from None
+        content = _read(path)
+    except DiagnoseError as err:
+        raise DiagnoseError(f"{path}: {err}") from None
     if not isinstance(content, Mapping):
-        raise DiagnoseError(f"{path}: holds a {type(content).__name__}, expected a dict with keys x0 and x1")
+        raise DiagnoseError(f"{path}: holds an object of type {type(content).__name__}, expected a dict with keys "
+                            "x0 and x1")
     for keys in PAIR_KEYS:
         if all(k in content for k in keys):
             try:
@@ -241,7 +256,7 @@ def _import_factory(spec: str) -> Callable[[], object]:
             raise DiagnoseError(f"module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise DiagnoseError(f"{attr!r} in module {module_name!r} is a {type(obj).__name__}, not callable")
+        raise DiagnoseError(f"{attr!r} in module {module_name!r} is not callable (type {type(obj).__name__})")
     return obj
 
 
@@ -280,16 +295,13 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> nn.Module
         except Exception as exc:
             raise DiagnoseError(f"calling the factory failed: {_one_line(exc)}") from None
         if not isinstance(model, nn.Module):
-            raise DiagnoseError(f"the factory returned a {type(model).__name__}, not a torch.nn.Module")
+            raise DiagnoseError(f"the factory returned an object of type {type(model).__name__}, not a torch.nn.Module")
     except DiagnoseError as err:
         raise DiagnoseError(f"--model {spec}: {err}") from None
     if weights is None:
         return model.eval()
     try:
-        try:
-            state = load_tensors(weights)
-        except Exception as exc:
-            raise DiagnoseError(f"cannot be read with torch.load(weights_only=True): {_one_line(exc)}") from None
+        state = _read(weights)
         if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
             state = state["state_dict"]
         if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
@@ -335,21 +347,33 @@ def _endpoints(model: nn.Module, x_0: Tensor, steps: int, solver: str, chunk: in
         return torch.cat([integrate(field, c, steps, solver).x_1 for c in chunks])
 
 
+def _thin(batch: InterpolantSample, cap: int) -> InterpolantSample:
+    """At most ``cap`` evenly spaced samples of ``batch`` (whose t are stratified, so they stay spread over [0, 1])."""
+    b = batch.t.shape[0]
+    if b <= cap:
+        return batch
+    keep = torch.linspace(0, b - 1, cap).round().long()
+    return InterpolantSample(t=batch.t[keep], x_t=batch.x_t[keep], dx_t=batch.dx_t[keep])
+
+
 def _probe(model: nn.Module, batch: InterpolantSample, t_bins: int,
            memory_mb: float) -> tuple[list[GradVarStats], str, int]:
-    """Per-t-bin gradient statistics by the exact ``linear`` shortcut, else by ``vmap`` on at most as many
-    evenly spaced samples of ``batch`` (sorted by t) as fit (B, P) float32 + float64 gradients in ``memory_mb``."""
+    """Per-t-bin gradient statistics, within ``memory_mb`` of per-sample gradient summaries.
+
+    The exact ``linear`` shortcut holds (B / K)^2 Gram entries per t-bin (K bins; ~24 bytes each in float32 and
+    float64); the ``vmap`` fallback holds the (B, P) per-sample gradients (12 bytes per entry). B is capped
+    accordingly, keeping evenly spaced samples. Returns the statistics, the method and the B used.
+    """
+    budget = memory_mb * 2**20
+    linear_cap = max(2, int(math.sqrt(budget * t_bins / 24)))
     try:
-        return binned_stats(sample_grads(model, batch, "linear"), batch.t, t_bins), "linear", batch.t.shape[0]
+        thin = _thin(batch, linear_cap)
+        return binned_stats(sample_grads(model, thin, "linear"), thin.t, t_bins), "linear", thin.t.shape[0]
     except ValueError:
         pass
     n_params = sum(p.numel() for p in model.parameters())
-    cap = max(2, int(memory_mb * 2**20 // (12 * n_params)))
-    b = batch.t.shape[0]
-    if b > cap:
-        keep = torch.linspace(0, b - 1, cap).round().long()
-        batch = InterpolantSample(t=batch.t[keep], x_t=batch.x_t[keep], dx_t=batch.dx_t[keep])
-    return binned_stats(sample_grads(model, batch, "vmap"), batch.t, t_bins), "vmap", batch.t.shape[0]
+    thin = _thin(batch, max(2, int(budget // (12 * n_params))))
+    return binned_stats(sample_grads(model, thin, "vmap"), thin.t, t_bins), "vmap", thin.t.shape[0]
 
 
 def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *, solver: str = "euler",
@@ -377,10 +401,8 @@ def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *,
     Raises:
         DiagnoseError: bad pairs, a bad model output shape, or bad settings, before any integration.
     """
-    x_0, x_1 = check_pairs(x_0, x_1)
-    check_model(model, x_0)
-    if not sigma >= 0:
-        raise DiagnoseError(f"sigma must be >= 0, got {sigma}")
+    if not (math.isfinite(sigma) and sigma >= 0):
+        raise DiagnoseError(f"sigma must be finite and >= 0, got {sigma}")
     if solver not in SOLVERS:
         raise DiagnoseError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
     if noise not in NOISE_SHAPES:
@@ -393,6 +415,8 @@ def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *,
         raise DiagnoseError(f"threshold must be in (0, 1], got {threshold}")
     if not probe_memory_mb > 0:
         raise DiagnoseError(f"probe_memory_mb must be > 0, got {probe_memory_mb}")
+    x_0, x_1 = check_pairs(x_0, x_1)
+    check_model(model, x_0)
 
     model = model.eval()
     x_0, x_1 = x_0.to(_model_dtype(model, x_0.dtype)), x_1.to(_model_dtype(model, x_1.dtype))
@@ -435,7 +459,7 @@ def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *,
             stats, method, used = _probe(model, batch, t_bins, probe_memory_mb)
             probes.append(GradVarProbe(s, stats[0], stats[1:]))
         if used < probe_size:
-            notes.append(f"gradient variance by vmap on {used} of {probe_size} probe samples (capped to fit "
+            notes.append(f"gradient variance by {method} on {used} of {probe_size} probe samples (capped to fit "
                          f"{probe_memory_mb:g} MB of per-sample gradients)")
 
     memorises = recovery >= threshold

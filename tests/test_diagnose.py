@@ -168,6 +168,14 @@ def test_vmap_probe_is_capped_and_says_so() -> None:
     assert any("vmap on 8 of 256" in note for note in result.notes)
 
 
+def test_linear_probe_is_capped_by_its_gram_matrices(cells) -> None:
+    # sqrt(budget * t_bins / 24) = 40 samples: 4 bins of 10, (10 x 10) Gram entries of 24 bytes each, 4 times
+    result = _run(cells["memorising"], t_bins=4, probe_memory_mb=9600 / 2**20)
+    assert result.settings["grad_method"] == "linear" and result.settings["probe_size_used"] == 40
+    assert [b.n for b in result.gradvar[0].bins] == [10, 10, 10, 10]  # evenly spaced in stratified t
+    assert any("linear on 40 of 256" in note for note in result.notes)
+
+
 def test_even_euler_grid_is_noted() -> None:
     data = rotation_data(dm.DIM, dm.ANGLE, dm.SHIFT, 8, 8, seed=0)
     result = diagnose(dm.translation(), data.train.x_0, data.train.x_1, 0.05, steps=10, probe_size=16)
@@ -272,6 +280,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
                                        ["--pairs", "short_pairs.pt", "x_0 has 8 rows but x_1 has 7"]),
         "pairs of different shapes": ([*mlp, "--pairs", str(tmp / "shape_pairs.pt")],
                                       ["--pairs", "shape_pairs.pt", "(8, 2)", "(8, 1)"]),
+        "pairs not a torch file": ([*mlp, "--pairs", str(tmp / "text.pt")],
+                                   ["--pairs", "text.pt", "not a readable torch.save file"]),
         "pairs without x0, x1": ([*mlp, "--pairs", str(tmp / "nokey_pairs.pt")], ["nokey_pairs.pt", "found a, b"]),
         "module does not import": (["--model", "no_such_pkg.models:f", "--weights", str(tmp / "mlp.pt"), *pairs],
                                    ["--model no_such_pkg.models:f", "cannot import", "No module named"]),
@@ -293,9 +303,9 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
         "weights of other shapes": (["--model", "diagnose_models:mlp", "--weights", str(tmp / "narrow.pt"), *pairs],
                                     ["--weights", "narrow.pt", "net.0.weight has shape (64, 1), the model's (64, 3)"]),
         "weights need unpickling": (["--model", "diagnose_models:mlp", "--weights", str(tmp / "opaque.pt"), *pairs],
-                                    ["--weights", "opaque.pt", "weights_only=True"]),
+                                    ["--weights", "opaque.pt", "refused by torch.load(weights_only=True)"]),
         "weights not a torch file": (["--model", "diagnose_models:mlp", "--weights", str(tmp / "text.pt"), *pairs],
-                                     ["--weights", "text.pt", "cannot be read"]),
+                                     ["--weights", "text.pt", "not a readable torch.save file"]),
         "negative sigma": ([*mlp, *pairs, "--sigma", "-1"], ["--sigma", "must be >= 0"]),
         "sigma not finite": ([*mlp, *pairs, "--sigma", "nan"], ["--sigma", "finite"]),
         "even steps fine, zero not": ([*mlp, *pairs, "--steps", "0"], ["--steps", "must be >= 1"]),
@@ -306,9 +316,9 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
 
 
 BAD_CASES = ["missing pairs", "missing weights", "pairs of different lengths", "pairs of different shapes",
-             "pairs without x0, x1", "module does not import", "no factory in module", "spec without colon",
-             "factory not callable", "factory returns no module", "factory raises", "output shape",
-             "weights of another model", "weights of other shapes", "weights need unpickling",
+             "pairs not a torch file", "pairs without x0, x1", "module does not import", "no factory in module",
+             "spec without colon", "factory not callable", "factory returns no module", "factory raises",
+             "output shape", "weights of another model", "weights of other shapes", "weights need unpickling",
              "weights not a torch file", "negative sigma", "sigma not finite", "even steps fine, zero not",
              "threshold above 1", "missing --pairs", "unknown solver"]
 
@@ -316,7 +326,9 @@ BAD_CASES = ["missing pairs", "missing weights", "pairs of different lengths", "
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_cli_bad_input_is_one_line_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Each bad input: exit 2, one stderr line naming the argument and the offending thing, nothing written."""
-    args, expected = _bad_inputs(tmp_path)[case]
+    cases = _bad_inputs(tmp_path)
+    assert set(cases) == set(BAD_CASES)
+    args, expected = cases[case]
     out = tmp_path / "out"
     try:
         code = main(["diagnose", *args, "--out", str(out), "--no-progress"])
