@@ -22,11 +22,13 @@ import torch
 
 import diagnose_models as dm
 from rfpipe.cli import main
+from rfpipe.config import validate_config
 from rfpipe.data import PairedData, rotation_data
 from rfpipe.diagnose import DiagnoseError, diagnose, load_model, load_pairs
 from rfpipe.io import load_tensors, save_tensors
 from rfpipe.metrics import pair_recovery
 from rfpipe.pipeline import evaluate_cell, prepare_data, train_cell
+from rfpipe.sweep import Sweep
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -35,12 +37,15 @@ SUMMARY_KEYS = {"verdict", "memorises", "pair_recovery", "n_recovered", "n_pairs
                 "inputs"}
 
 
-def _settings(angle: float, sigma: float) -> dict[str, Any]:
-    return {"kind": "rotation", "dim": dm.DIM, "angle": angle, "shift": dm.SHIFT, "n_pairs": 16, "n_test": 16,
-            "seed": 1, "coupling": "rotated", "sigma": sigma, "noise": "constant", "steps": 1500, "batch_size": 16,
-            "lr": 0.003, "lr_schedule": "cosine", "probe_every": 0, "probe_size": 16, "t_bins": 4,
-            "probe_batch": "fresh", "width": dm.WIDTH, "depth": dm.DEPTH, "activation": "silu",
-            "checkpoint_every": 0, "solver": "euler", "solver_steps": [101], "n_trajectories": 0}
+def _cell_settings(angle: float, sigma: float) -> dict[str, Any]:
+    """A small rotation cell's settings as the workflow resolves them (schema defaults filled in)."""
+    experiment = {"kind": "rotation", "grid": {"sigma": [sigma], "coupling": ["rotated"], "seed": [1]},
+                  "dim": dm.DIM, "angle": angle, "shift": dm.SHIFT, "n_pairs": 16, "n_test": 16, "width": dm.WIDTH,
+                  "depth": dm.DEPTH, "activation": "silu", "steps": 1500, "batch_size": 16, "lr": 0.003,
+                  "lr_schedule": "cosine", "probe_every": 0, "checkpoint_every": 0, "solver": "euler",
+                  "solver_steps": [101], "n_trajectories": 0}
+    (cell,) = Sweep(validate_config({"results_dir": "unused", "experiments": {"diagnose": experiment}}))
+    return cell.settings
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +55,7 @@ def cells(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str,
     out = {}
     for name, angle, sigma in (("memorising", 90.0, 0.0), ("noisy", 180.0, 0.05)):
         folder = tmp_path_factory.mktemp(name)
-        settings = _settings(angle, sigma)
+        settings = _cell_settings(angle, sigma)
         prepare_data(settings, folder / "data.pt")
         train_cell(settings, folder / "data.pt", folder / "model.pt", folder / "gradvar.parquet")
         out[name] = (settings, folder / "data.pt", folder / "model.pt")
