@@ -80,8 +80,11 @@ def load_tensors(path: str | os.PathLike) -> dict[str, object]:
     Raises:
         FileNotFoundError: no file at ``path``.
         UnsafeFileError: the file pickles anything but tensors and plain values (nothing of it is run).
-        CorruptFileError: the file is truncated or corrupted.
+        CorruptFileError: the file is truncated or corrupted (every member is checked against its CRC-32).
     """
+    reason = check_file(path)  # torch.load does not check the archive's CRCs: a flipped bit would load silently
+    if reason is not None:
+        raise CorruptFileError(f"{path} is damaged ({reason}); {RERUN}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (FileNotFoundError, IsADirectoryError):

@@ -8,6 +8,7 @@ again: the result must equal, byte for byte, that of a run never interrupted.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import signal
@@ -117,7 +118,8 @@ def _child(paths: dict[str, str], settings: dict[str, Any] = SETTINGS, kill: str
                 logger.setLevel(logging.INFO)
                 try:
                     _install_kill_switch(kill, n, report)
-                    train_cell(settings, paths["data"], paths["model"], paths["gradvar"], checkpoint=paths["checkpoint"])
+                    train_cell(settings, paths["data"], paths["model"], paths["gradvar"],
+                               checkpoint=paths["checkpoint"])
                     code = 0
                 except BaseException:
                     report.write(traceback.format_exc())
@@ -209,3 +211,191 @@ def test_checkpoint_of_other_settings_or_damaged_is_not_reused(tmp_path: Path, r
     assert f"checkpoint {ckpt} is unreadable" in caplog.text
     assert Path(paths["model"]).read_bytes() == reference["model"]
     assert Path(paths["gradvar"]).read_bytes() == reference["gradvar"]
+
+
+# --- NaN and inf ------------------------------------------------------------------------------------------
+
+
+def _train_with_hook(steps: int, bad_step: int, value: float, probe_every: int = 0) -> None:
+    """Train a small MLP whose first-layer weight gradient is replaced by ``value`` at ``bad_step``."""
+    from rfpipe.couplings import PairSampler
+    from rfpipe.interpolants import Interpolant
+    from rfpipe.models import MLP
+    from rfpipe.training import TrainConfig, train
+
+    x_0 = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = MLP(2, 8, 2)
+    calls = [0]
+
+    def hook(grad: torch.Tensor) -> torch.Tensor:
+        calls[0] += 1
+        return torch.full_like(grad, value) if calls[0] - 1 == bad_step else grad
+
+    model.net[0].weight.register_hook(hook)
+    train(model, PairSampler(x_0, 5 - x_0, "paired"), Interpolant(0.0),
+          TrainConfig(steps=steps, batch_size=8, probe_every=probe_every, probe_size=8, t_bins=2), seed=0)
+
+
+@pytest.mark.parametrize("bad_step,value,word", [(3, math.nan, "nan"), (5, math.inf, "inf"), (9, -math.inf, "-inf")])
+def test_nonfinite_gradient_names_parameter_and_step(bad_step: int, value: float, word: str) -> None:
+    """A NaN or inf gradient stops training with the parameter, the value and the step named (the last step
+    included, whose gradient no later loss would show)."""
+    with pytest.raises(FloatingPointError, match=rf"^gradient of net\.0\.weight is {word} at step {bad_step}$"):
+        _train_with_hook(10, bad_step, value)
+
+
+def test_nonfinite_loss_names_step() -> None:
+    """A target with an inf makes the loss inf at the first step that draws it: named with its step."""
+    from rfpipe.couplings import PairSampler
+    from rfpipe.interpolants import Interpolant
+    from rfpipe.models import MLP
+    from rfpipe.training import TrainConfig, train
+
+    x_0 = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    x_1 = 5 - x_0
+    x_1[:, 0] = math.inf
+    with pytest.raises(FloatingPointError, match=r"^loss is (inf|nan) at step 0$"):
+        train(MLP(2, 8, 1), PairSampler(x_0, x_1, "paired"), Interpolant(0.0), TrainConfig(steps=5, batch_size=8,
+              probe_every=0), seed=0)
+
+
+def test_diverging_cell_is_named_and_recorded(tmp_path: Path) -> None:
+    """train_cell on settings that diverge (lr 1e6) raises naming the cell (experiment and hive path), the step
+    and the quantity, writes no output, and leaves a failure record for these settings only; a new attempt
+    removes the record."""
+    paths = _cell(tmp_path)
+    prepare_data(SETTINGS, paths["data"])
+    bad = {**SETTINGS, "lr": 1e6}
+    with pytest.raises(FloatingPointError,
+                       match=r"^cell rotation/coupling=rotated/sigma=0\.05/seed=0: loss is inf at step 1$"):
+        train_cell(bad, paths["data"], paths["model"], paths["gradvar"], checkpoint=paths["checkpoint"])
+    assert not Path(paths["model"]).exists() and not Path(paths["gradvar"]).exists()
+    record = read_failure(paths["checkpoint"], bad)
+    assert record is not None and record["cell"] == "rotation/coupling=rotated/sigma=0.05/seed=0"
+    assert "loss is inf at step 1" in record["error"]
+    assert read_failure(paths["checkpoint"], SETTINGS) is None  # other settings: not this failure
+    short = {**SETTINGS, "steps": 5}
+    train_cell(short, paths["data"], paths["model"], paths["gradvar"], checkpoint=paths["checkpoint"])
+    assert read_failure(paths["checkpoint"], bad) is None and Path(paths["model"]).exists()
+
+
+def test_cell_name() -> None:
+    assert cell_name("results/rotation/cells/n_pairs=16/coupling=rotated/sigma=0.0/seed=2/model.pt") == \
+        "rotation/n_pairs=16/coupling=rotated/sigma=0.0/seed=2"
+    assert cell_name("/x/results/mog/checkpoints/coupling=paired/sigma=0.0/seed=0/state.pt") == \
+        "mog/coupling=paired/sigma=0.0/seed=0"
+
+
+# --- Damaged files ----------------------------------------------------------------------------------------
+
+
+def _damage(path: Path, how: str, at: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        del data[len(data) * 2 // 3:]
+    else:  # one flipped bit, at ``at`` or in the first third (the data, not the footer)
+        data[len(data) // 3 if at is None else at] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncated", "bitflip"])
+@pytest.mark.parametrize("kind", ["parquet", "pt"])
+def test_damaged_file_is_detected(tmp_path: Path, kind: str, how: str) -> None:
+    """A truncated file, or one with a single flipped bit, is found damaged (Parquet page CRCs, zip CRCs)."""
+    path = tmp_path / f"x.{kind}"
+    at = None
+    if kind == "parquet":
+        write_parquet(pa.table({"step": list(range(200)), "value": [i / 7 for i in range(200)]}), path)
+    else:
+        weights = torch.linspace(0, 1, 500)
+        save_tensors({"w": weights, "settings": "s"}, path)
+        at = path.read_bytes().index(weights.numpy().tobytes()) + 1000  # inside the tensor's bytes
+    assert check_file(path) is None
+    _damage(path, how, at)
+    assert check_file(path) is not None
+    assert damaged_files([path, tmp_path / "absent.pt"]) == [(path, check_file(path))]
+    if kind == "pt":
+        with pytest.raises(CorruptFileError, match=rf"^{re.escape(str(path))} is damaged \(.*\); run the workflow again"):
+            load_tensors(path)
+
+
+def test_damaged_model_stops_evaluation_naming_it(tmp_path: Path) -> None:
+    """Evaluating a cell whose model.pt is truncated raises CorruptFileError naming that file."""
+    from rfpipe.pipeline import evaluate_cell
+
+    paths = _cell(tmp_path)
+    prepare_data(SETTINGS, paths["data"])
+    train_cell({**SETTINGS, "steps": 3}, paths["data"], paths["model"], paths["gradvar"])
+    _damage(Path(paths["model"]), "truncated")
+    with pytest.raises(CorruptFileError, match=re.escape(paths["model"])):
+        evaluate_cell(SETTINGS, paths["data"], paths["model"], str(tmp_path / "m.parquet"), str(tmp_path / "t.parquet"))
+
+
+# --- Untrusted files --------------------------------------------------------------------------------------
+
+
+class _Payload:
+    """Unpickling this would create a file: a stand-in for arbitrary code execution."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (Path(self.target),))
+
+
+def test_pickle_payload_checkpoint_is_refused_and_never_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A checkpoint or model file carrying a pickle payload is refused unread (weights_only=True): the payload
+    never runs; a checkpoint is then ignored (training starts afresh), a model makes the load fail naming it."""
+    paths = _cell(tmp_path)
+    prepare_data(SETTINGS, paths["data"])
+    canary = tmp_path / "pwned"
+    for key in ("checkpoint", "model"):
+        Path(paths[key]).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"step": 20, "tag": "x", "payload": _Payload(str(canary))}, paths[key])
+    with pytest.raises(UnsafeFileError, match=re.escape(paths["model"])):
+        load_tensors(paths["model"])
+    with caplog.at_level(logging.WARNING, logger="rfpipe"):
+        train_cell({**SETTINGS, "steps": 3}, paths["data"], paths["model"], paths["gradvar"],
+                   checkpoint=paths["checkpoint"])
+    assert f"checkpoint {paths['checkpoint']} is unreadable" in caplog.text
+    assert not canary.exists()
+
+
+def test_every_torch_load_is_weights_only() -> None:
+    """Every torch.load call of the package and the workflow scripts passes weights_only=True (checkpoints,
+    models, data and user weights alike; rfpipe.io.load_tensors is the usual way)."""
+    import ast
+
+    calls = []
+    for path in [*(ROOT / "rfpipe").rglob("*.py"), *(ROOT / "workflow" / "scripts").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("torch.load", "load"):
+                kw = {k.arg: k.value for k in node.keywords}
+                if ast.unparse(node.func) == "load" and "map_location" not in kw:
+                    continue  # some other load()
+                ok = isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True
+                calls.append((f"{path.relative_to(ROOT)}:{node.lineno}", ok))
+    assert ("rfpipe/io.py", True) in {(c.split(":")[0], ok) for c, ok in calls}
+    assert all(ok for _, ok in calls), calls
+
+
+def test_no_config_value_reaches_a_shell() -> None:
+    """Rules run Python (script:), never a shell: no config value, param or wildcard is pasted into a command
+    line. And no Python module of the workflow or package starts a shell."""
+    import ast
+
+    directives = re.compile(r"^\s*(shell|run|script|wrapper|notebook|cwl)\s*:", re.M)
+    for smk in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
+        found = set(directives.findall(smk.read_text()))
+        assert found <= {"script"}, f"{smk.name}: {found}"
+    for path in [*(ROOT / "rfpipe").rglob("*.py"), *(ROOT / "workflow" / "scripts").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                names = {kw.arg for kw in node.keywords}
+                func = ast.unparse(node.func)
+                shell = any(kw.arg == "shell" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False)
+                            for kw in node.keywords)
+                assert not shell and func not in ("os.system", "os.popen", "subprocess.getoutput"), \
+                    f"{path.relative_to(ROOT)}:{node.lineno}: {func}({', '.join(map(str, names))})"
