@@ -4,8 +4,10 @@ The task: Counter Example 1 (2-D rotation, the default config's data: 256 traini
 batch 256, MLP width 256, depth 3 (SiLU), constant noise sigma = 0.05, Adam lr 1e-3, 1 torch thread.
 
 Contenders, each a fresh network (same init) trained for ``--steps`` steps, run interleaved in every round
-(the order rotates from round to round), ``--rounds`` rounds; the table gives median steps/s and the median of
-the per-round ratios (each ratio taken between runs of the same round, so the machine's load cancels):
+(the order rotates from round to round), ``--rounds`` rounds. Each run is timed by the CPU time of this process
+(``time.process_time``; one torch thread, so the work of the run), which other processes on a shared machine
+disturb far less than wall time; the table gives median steps per CPU second, the median of the per-round
+ratios (each ratio between runs of the same round), and the same ratio by wall time for comparison:
 
 - rfpipe ``train`` (rfpipe.training) with the gradient-variance probe off, every 10 steps on a fresh probe
   batch, and every 10 steps on the training batch (``probe_batch`` fresh / train);
@@ -17,7 +19,10 @@ the per-round ratios (each ratio taken between runs of the same round, so the ma
 torchcfm is a benchmark-only dependency (the ``bench`` extra):
     .venv/bin/pip install --no-deps torchcfm pot
 
-Run:  .venv/bin/python benchmarks/train_throughput.py [--steps 300] [--rounds 5]
+``--check`` first verifies that rfpipe's lean Adam step (``rfpipe.training._AdamStep``) trains bit for bit the
+weights and probe rows of ``opt.step()``.
+
+Run:  .venv/bin/python benchmarks/train_throughput.py [--steps 100] [--rounds 15] [--check]
 """
 
 from __future__ import annotations
@@ -78,11 +83,39 @@ def torchcfm_run(sampler: PairSampler, steps: int, fused: bool) -> Callable[[], 
     return run
 
 
+def check_lean_adam() -> None:
+    """rfpipe's lean Adam step against ``opt.step()``: identical weights and probe rows, bit for bit."""
+    from rfpipe.training import _AdamStep
+
+    paired = rotation_data(2, 180.0, 5.0, n_pairs=256, n_test=16, seed=0)
+    for coupling, sigma, schedule, probe_batch in (("paired", 0.05, "cosine", "train"),
+                                                   ("independent", 0.0, "constant", "fresh")):
+        sampler = PairSampler(paired.train.x_0, paired.train.x_1, coupling)
+        config = TrainConfig(steps=200, batch_size=BATCH, lr=3e-3, probe_every=10, lr_schedule=schedule,
+                             probe_batch=probe_batch)
+        out = []
+        for lean in (False, True):
+            _AdamStep.enabled = lean
+            net = _model()
+            result = train(net, sampler, Interpolant(sigma), config, seed=0)
+            out.append((net.state_dict(), result.probes))
+        _AdamStep.enabled = True
+        (w0, p0), (w1, p1) = out
+        same = all(torch.equal(w0[k], w1[k]) for k in w0) and str(p0) == str(p1)
+        print(f"lean Adam step vs opt.step(), {coupling}, sigma {sigma}, {schedule} lr, probe {probe_batch}: "
+              f"{'bit-identical' if same else 'DIFFERENT'}")
+        if not same:
+            raise SystemExit("the lean Adam step changed the numbers")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300, help="training steps per run")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians over rounds)")
+    parser.add_argument("--steps", type=int, default=100, help="training steps per run")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (medians over rounds)")
+    parser.add_argument("--check", action="store_true", help="first check the lean Adam step against opt.step()")
     args = parser.parse_args()
+    if args.check:
+        check_lean_adam()
 
     paired = rotation_data(2, 180.0, 5.0, n_pairs=256, n_test=16, seed=0)
     sampler = PairSampler(paired.train.x_0, paired.train.x_1, "paired")
@@ -94,27 +127,33 @@ def main() -> None:
         "rfpipe train, probe every 10, train": rfpipe_run(sampler, args.steps, 10, "train"),
     }
     names = list(contenders)
-    for name in names:  # warm-up: allocator, lazy imports, kernels
-        rfpipe_run(sampler, 20, 10)() if name.startswith("rfpipe") else torchcfm_run(sampler, 20, True)()
-    times: dict[str, list[float]] = {name: [] for name in names}
+    rfpipe_run(sampler, 20, 10, "fresh")()  # warm-up: allocator, lazy imports, kernels
+    rfpipe_run(sampler, 20, 10, "train")()
+    torchcfm_run(sampler, 20, True)()
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             contenders[name]()
-            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start)
 
     base, cfm = names[0], names[1]
 
-    def ratio(a: str, b: str) -> float:  # median over rounds of (steps/s of a) / (steps/s of b)
+    def ratio(a: str, b: str, times: dict[str, list[float]] = cpu) -> float:
+        """Median over rounds of (steps/s of a) / (steps/s of b)."""
         return statistics.median(tb / ta for ta, tb in zip(times[a], times[b]))
 
     print(f"2-D rotation, MLP width {WIDTH}, depth {DEPTH}, batch {BATCH}, sigma {SIGMA} constant, Adam lr {LR}, "
-          f"1 thread; {args.rounds} interleaved rounds of {args.steps} steps, medians")
-    print(f"{'contender':48s} {'steps/s':>8s} {'vs torchcfm':>12s} {'vs rfpipe off':>14s}")
+          f"1 thread; {args.rounds} interleaved rounds of {args.steps} steps, medians; CPU time unless 'wall'")
+    print(f"{'contender':48s} {'steps/s':>8s} {'vs torchcfm':>12s} {'vs rfpipe off':>14s} {'(wall)':>7s} "
+          f"{'steps/s wall':>12s}")
     for name in names:
-        rate = args.steps / statistics.median(times[name])
-        print(f"{name:48s} {rate:8.0f} {ratio(name, cfm):12.3f} {ratio(name, base):14.3f}")
+        rate = args.steps / statistics.median(cpu[name])
+        print(f"{name:48s} {rate:8.0f} {ratio(name, cfm):12.3f} {ratio(name, base):14.3f} "
+              f"{ratio(name, cfm, wall):7.3f} {args.steps / statistics.median(wall[name]):12.0f}")
     r = ratio(base, cfm)
     print(f"goal rfpipe/torchcfm >= 1.0 (probe off): {r:.3f} {'met' if r >= 1.0 else 'NOT met'}")
     for mode in ("fresh", "train"):

@@ -89,6 +89,11 @@ class Interpolant:
         if self.sigma > 0:
             if z is None:
                 z = torch.randn_like(x_0)
+            if self.noise == "constant" and z.dtype in (torch.float32, torch.float64) and t.dtype == z.dtype:
+                # gamma = sigma, gamma' = 0: the same numbers in two kernels instead of seven (a Python float
+                # times a float32/float64 tensor is computed with the float rounded to that dtype, as full_like
+                # does; adding 0 * z to dx_t changes no value)
+                return InterpolantSample(t=t, x_t=x_t + self.sigma * z, dx_t=dx_t)
             x_t = x_t + _expand(self.gamma(t), x_0) * z
             dx_t = dx_t + _expand(self.d_gamma(t), x_0) * z
         return InterpolantSample(t=t, x_t=x_t, dx_t=dx_t)

@@ -148,7 +148,7 @@ class _AdamStep:
     def step(self) -> None:
         if self.params is not None and self.opt.state is self._state:
             grads = [p.grad for p in self.params]
-            if None not in grads:
+            if all(g is not None for g in grads):  # not `None in grads`: that compares tensors with ==
                 with torch.no_grad():
                     self._adam(self.params, grads, self._exp_avgs, self._exp_avg_sqs, [], self._steps,
                                lr=self._group["lr"], **self._kwargs)
