@@ -58,7 +58,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
-SNAKEMAKE_CASES = ["negative_sigma", "unknown_setting", "even_solver_steps", "duplicate_grid_value", "slurm_cpus_zero"]
+SNAKEMAKE_CASES = ["negative_sigma", "unknown_setting", "even_solver_steps", "duplicate_grid_value", "slurm_cpus_zero",
+                   "images_missing_celeba_folder"]
 
 
 @pytest.mark.parametrize("name", SNAKEMAKE_CASES)
