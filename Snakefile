@@ -26,4 +26,5 @@ rule all:
     input:
         all_reports(),
         PAPER_RESULTS,
+        PAPER_RESULTS,
     default_target: True

@@ -1,3 +1,7 @@
+import os
+from pathlib import Path
+
+
 rule report:
     input:
         metrics=lambda w: cell_files(w.experiment, "metrics.parquet"),
@@ -41,3 +45,77 @@ rule report_mog:
         "../envs/rfpipe.yaml"
     script:
         "../scripts/report.py"
+
+
+# The paper results table (every claim beside our numbers) and the page of `snakemake --report`: every
+# experiment's figures (REPORTS in common.smk) are marked for the report as inputs of the final rule, its
+# tables through HTML views (the report shows HTML in the page, CSV only as a download), each with a caption
+# from workflow/report/<kind>/<name>.rst (else generic.rst) and a category per experiment.
+REPORT_PAGES = f"{RESULTS}/report"
+PAPER_RESULTS = [f"{RESULTS}/tables/paper_results.{ext}" for ext in ("csv", "md", "tex", "json")] + [
+    f"{REPORT_PAGES}/paper_results.html",
+    f"{REPORT_PAGES}/config.html",
+]
+CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
+# (path, report() keywords) of every figure and every table's HTML view; caption <kind>/<name>.rst or generic.
+REPORT_ITEMS = {
+    sub: [
+        (
+            f"{RESULTS}/{name}/figures/{item}.png" if sub == "figures" else f"{REPORT_PAGES}/{name}/{item}.html",
+            {
+                "caption": (
+                    f"../report/{exp.kind}/{item}.rst"
+                    if (CAPTIONS / exp.kind / f"{item}.rst").exists()
+                    else "../report/generic.rst"
+                ),
+                "category": name,
+                "subcategory": sub,
+                "labels": {sub[:-1]: item, "kind": exp.kind},
+            },
+        )
+        for name, exp in SWEEP.experiments.items()
+        for item in REPORTS[exp.kind][index]
+    ]
+    for index, sub in ((0, "tables"), (1, "figures"))
+}
+
+
+report: "../report/workflow.rst"
+
+
+rule report_tables:
+    # HTML views of every experiment's tables, for the report page.
+    input:
+        [f"{RESULTS}/{name}/tables/{table}.csv" for name, exp in SWEEP.experiments.items() for table in REPORTS[exp.kind][0]],
+    output:
+        [report(path, **kw) for path, kw in REPORT_ITEMS["tables"]],
+    log:
+        f"{RESULTS}/logs/report_tables.log",
+    conda:
+        "../envs/rfpipe.yaml"
+    script:
+        "../scripts/report_tables.py"
+
+
+rule paper_results:
+    input:
+        figures=[report(path, **kw) for path, kw in REPORT_ITEMS["figures"]],
+        tables=rules.report_tables.input,
+        pages=[path for path, kw in REPORT_ITEMS["tables"]],
+    output:
+        csv=PAPER_RESULTS[0],
+        md=PAPER_RESULTS[1],
+        tex=PAPER_RESULTS[2],
+        scale=PAPER_RESULTS[3],
+        html=report(PAPER_RESULTS[4], caption="../report/paper_results.rst", category="paper results",
+                    labels={"table": "paper_results"}),
+        config=report(PAPER_RESULTS[5], caption="../report/config.rst", category="configuration",
+                      labels={"page": "config"}),
+    params:
+        configfiles=[os.path.relpath(f) for f in workflow.configfiles],
+    log:
+        f"{RESULTS}/logs/paper_results.log",
+    conda:
+        "../envs/rfpipe.yaml"
+    script:
+        "../scripts/paper_results.py"
