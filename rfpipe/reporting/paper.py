@@ -458,7 +458,7 @@ def _tex_number(value: Any) -> str:
     if "e" in text:
         mant, exp = text.split("e")
         return f"${mant}\\times10^{{{int(exp)}}}$"
-    return text
+    return f"${text}$" if x < 0 else text
 
 
 def to_latex(frame: pd.DataFrame, caption: str = "Paper results") -> str:
