@@ -26,5 +26,4 @@ rule all:
     input:
         all_reports(),
         PAPER_RESULTS,
-        PAPER_RESULTS,
     default_target: True
