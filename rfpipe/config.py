@@ -78,7 +78,8 @@ def _canonical(value: Any, prop: dict[str, Any]) -> Any:
     return value
 
 
-def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
+def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str, list[Any]],
+                 check_data: bool = True) -> None:
     """Rules that span several keys (applied to the fixed settings and every grid value)."""
     where = f"experiments.{name}"
     if kind in ("rotation", "mog"):
@@ -101,7 +102,7 @@ def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str,
                     raise ConfigError(f"{where}.n_samples: {n} must be at least 2 * t_bins = {2 * b} "
                                       f"(two samples per t-bin)")
     if kind == "images":
-        _check_images(where, settings, grid)
+        _check_images(where, settings, grid, check_data)
         _check_probe(where, settings, grid)
 
 
@@ -110,7 +111,7 @@ def _values(key: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> l
     return list(grid[key]) if key in grid else [settings[key]]
 
 
-def _check_images(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
+def _check_images(where: str, settings: dict[str, Any], grid: dict[str, list[Any]], check_data: bool) -> None:
     from rfpipe.images import DatasetError, dataset_size
 
     couplings = grid["coupling"]
@@ -127,7 +128,7 @@ def _check_images(where: str, settings: dict[str, Any], grid: dict[str, list[Any
             if res % 2 ** (len(mults) - 1):
                 raise ConfigError(f"{where}.resolution: {res} must be divisible by 2^(len(channel_mults) - 1) = "
                                   f"{2 ** (len(mults) - 1)}")
-    for dataset in _values("dataset", settings, grid):
+    for dataset in _values("dataset", settings, grid) if check_data else ():
         for data_dir in _values("data_dir", settings, grid):
             try:
                 size = dataset_size(dataset, data_dir)
@@ -163,8 +164,11 @@ def _check_probe(where: str, settings: dict[str, Any], grid: dict[str, list[Any]
                                       f"(two samples per t-bin)")
 
 
-def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str, Any]:
     """Validate ``config`` and return a new dict with defaults filled and grid values canonical.
+
+    With ``check_data`` (the default; off for ``snakemake -n``, which reads no data) image datasets must be
+    readable and hold n_pairs + n_test images.
 
     Raises:
         ConfigError: naming the first offending key.
@@ -213,7 +217,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         for key in list(exp):
             if key in props and key not in ("kind", "grid"):
                 exp[key] = _canonical(exp[key], props[key])
-        _check_cross(name, kind, exp, grid)
+        _check_cross(name, kind, exp, grid, check_data)
     return out
 
 

@@ -42,19 +42,29 @@ def exact_assignment(x_0: Tensor, x_1: Tensor) -> Tensor:
     return torch.as_tensor(cols, dtype=torch.int64)
 
 
+def _principal_direction(a: Tensor, b: Tensor, iterations: int = 10) -> Tensor:
+    """First principal direction of the pooled rows of ``a`` and ``b`` (power iteration on the centred points,
+    never forming them, nor a (D, D) matrix: memory O(N + D) beyond the inputs)."""
+    mean = (a.sum(0, dtype=torch.float64) + b.sum(0, dtype=torch.float64)) / (a.shape[0] + b.shape[0])
+    mean = mean.to(a.dtype)
+    u = torch.randn(a.shape[1], generator=torch.Generator().manual_seed(0)).to(a.dtype)
+    for _ in range(iterations):
+        nxt = torch.zeros_like(u)
+        for x in (a, b):
+            w = x @ u - mean @ u  # centred projections
+            nxt += x.T @ w - mean * w.sum()
+        u = nxt / nxt.norm()
+    return u
+
+
 def blockwise_assignment(x_0: Tensor, x_1: Tensor, block: int = 5_000) -> Tensor:
-    """Approximate OT permutation from exact solves on matching blocks of the sorted sets (see module doc)."""
+    """Approximate OT permutation from exact solves on matching blocks of the sets sorted along their pooled
+    first principal direction (see the module doc); the inputs are only copied one block at a time."""
     n = x_0.shape[0]
     if x_1.shape[0] != n:
         raise ValueError(f"OT assignment needs equal sizes, got {n} and {x_1.shape[0]}")
-    a, b = _flat(x_0), _flat(x_1)
-    pooled = torch.cat([a, b]) - torch.cat([a, b]).mean(0)
-    # First principal direction by power iteration on the pooled points (no (D, D) matrix).
-    gen = torch.Generator().manual_seed(0)
-    u = torch.randn(pooled.shape[1], dtype=torch.float64, generator=gen)
-    for _ in range(50):
-        u = pooled.T @ (pooled @ u)
-        u = u / u.norm()
+    a, b = x_0.flatten(1), x_1.flatten(1)
+    u = _principal_direction(a, b)
     order_0, order_1 = torch.argsort(a @ u, stable=True), torch.argsort(b @ u, stable=True)
     cols = torch.empty(n, dtype=torch.int64)
     for start in range(0, n, block):

@@ -235,3 +235,36 @@ def test_reflow_pairs_rule(run: Path, sweep: Sweep) -> None:
     net = _load_model(cell.settings, _results(run) / "cells" / cell.path / "model.pt")
     expected = integrate(net, data.train.x_0, max(cell.settings["solver_steps"]), cell.settings["solver"]).x_1
     assert torch.equal(pairs["x_1"], expected)
+
+
+def test_images_experiment(run: Path, sweep: Sweep) -> None:
+    """The images experiment: one shared image cache; each reflow cell trains on its teacher's generated pairs
+    (the independent sigma = 0 cell's flow from the same sources); per-sample L2 for every training source;
+    C6 and C7 verdict rows beside Tables 2 and 3; the image grid."""
+    import pandas as pd
+    import torch
+
+    from rfpipe.data import PairedData
+
+    results = _results(run).parent
+    root = results / "images"
+    assert [p.relative_to(results).as_posix() for p in (results / "datasets").rglob("images.pt")] == [
+        "datasets/mnist5k/resolution=8/images.pt"]
+    exp = sweep.experiments["images"]
+    for cell in exp.cells.values():
+        if cell.settings["coupling"] != "reflow":
+            continue
+        teacher = exp.teacher(cell.data_path)
+        assert teacher.settings["coupling"] == "independent" and teacher.settings["sigma"] == 0.0
+        pairs = torch.load(root / "cells" / teacher.path / "reflow_pairs.pt", weights_only=True)
+        data = PairedData.load(root / "data" / cell.data_path / "data.pt")
+        assert torch.equal(data.train.x_0, pairs["x_0"]) and torch.equal(data.train.x_1, pairs["x_1"])
+    samples = pd.read_parquet(root / "cells" / next(iter(exp.cells)) / "samples.parquet")
+    n = exp.settings["n_pairs"]
+    assert (samples["split"] == "train").sum() == n and (samples[["l2_to_training_partner", "l2_to_ot"]] >= 0).all().all()
+    verdicts = pd.read_csv(root / "tables" / "verdicts.csv")
+    assert list(verdicts["claim"]) == ["C6", "C7"]
+    assert set(verdicts["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert verdicts.loc[verdicts["claim"] == "C7", "l2_to_training_partner_sigma0_paper"].iloc[0] == pytest.approx(8.63)
+    for name in ("image_grid", "l2", "gradvar"):
+        assert (root / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

@@ -152,7 +152,7 @@ def plot_image_grid(experiment: Experiment, cells_dir: str | os.PathLike, path: 
     blocks = [(key, files) for key, files in settings.items() if len(files) == 2]
     n = max((load_tensors(files[0.0])["x_0"].shape[0] for _, files in blocks), default=1)
     names = ("source x_0", "OT partner", "training partner", "sigma = 0", f"sigma = {verdict_sigma}")
-    fig, axs = plt.subplots(len(blocks) * 5, n, figsize=(1.1 * n + 1.6, 1.1 * 5 * max(len(blocks), 1)),
+    fig, axs = plt.subplots(len(blocks) * 5, n, figsize=(0.9 * n + 1.6, 0.95 * 5 * max(len(blocks), 1)),
                             squeeze=False)
     for b, (key, files) in enumerate(blocks):
         zero, noisy = load_tensors(files[0.0]), load_tensors(files[verdict_sigma])
@@ -165,6 +165,7 @@ def plot_image_grid(experiment: Experiment, cells_dir: str | os.PathLike, path: 
                     ax.imshow(_show(batch[j]), cmap="gray", vmin=0, vmax=1)
             axs[5 * b + r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
         axs[5 * b, 0].set_title(", ".join(f"{k}={v}" for k, v in key) + f", seed={seed}", loc="left", fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.15)
     save_figure(fig, path)
 
 
