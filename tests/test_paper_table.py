@@ -314,7 +314,8 @@ def test_readme_section(run, tmp_path: Path) -> None:
     text = readme.read_text()
     assert text.startswith("# Title\n\n## Results\n\n" + START + "\n") and text.endswith(END + "\n\n## Layout\nkept\n")
     assert "old text" not in text
-    assert "`config/test.yaml`: 12 cells (8 rot, 4 rf)" in text and "5 min in total" in text and "3 min" in text
+    assert "`config/test.yaml`: 12 cells (8 rot, 4 rf)" in text and "5 min in total" in text
+    assert "wall time: 3 min from the first output" in text and "written 2026-01-01 00:00 UTC" in text
     for claim in CLAIMS:
         assert f"- **{claim}** (" in text
     assert "![rot: memorisation_map](docs/figures/rot_memorisation_map.png)" in text
@@ -323,6 +324,7 @@ def test_readme_section(run, tmp_path: Path) -> None:
     assert main([str(results), "--readme", str(readme), "--figures-dir", str(figures), "--check"]) == 0
     again = replace_section(text, results_section(results, tmp_path, figures))
     assert again == text  # idempotent
+    assert "wall time: 11 min on 2 cores;" in results_section(results, tmp_path, None, wall_time="11 min on 2 cores")
 
     bare = tmp_path / "BARE.md"
     bare.write_text("# no markers\n")

@@ -14,12 +14,14 @@ from rfpipe.reporting.common import markdown_table, mean_ci, read_cells, summari
 from rfpipe.reporting.gaussian import gaussian_verdicts, report_gaussian
 from rfpipe.reporting.images import c6_c7_verdicts, report_images
 from rfpipe.reporting.mog import c5_verdicts, report_mog
+from rfpipe.reporting.paper import paper_rows, paper_table, write_paper_table
 from rfpipe.reporting.reflow import c8_verdicts, report_reflow
 from rfpipe.reporting.rotation import c4_verdicts, report_rotation
 from rfpipe.sweep import Experiment
 
 __all__ = ["report", "c4_verdicts", "c5_verdicts", "c6_c7_verdicts", "c8_verdicts", "gaussian_verdicts", "markdown_table", "mean_ci",
-           "read_cells", "report_gaussian", "report_images", "report_mog", "report_reflow", "report_rotation", "summarise"]
+           "paper_rows", "paper_table", "read_cells", "report_gaussian", "report_images", "report_mog", "report_reflow",
+           "report_rotation", "summarise", "write_paper_table"]
 
 
 def report(experiment: Experiment, experiment_dir: str | os.PathLike) -> None:
