@@ -17,6 +17,7 @@ import pytest
 
 from rfpipe.reporting.common import summarise
 from rfpipe.reporting.gaussian import gaussian_verdicts
+from rfpipe.reporting.images import c6_c7_verdicts
 from rfpipe.reporting.mog import c5_verdicts, reported_results
 from rfpipe.reporting.paper import (CLAIMS, COLUMNS, PAPER_ROWS, claim_summary, paper_rows, paper_table, reported_value,
                                     to_latex, write_paper_table)
@@ -287,6 +288,45 @@ def test_registry_plugs_in_a_kind(run, caplog: pytest.LogCaptureFixture) -> None
     assert math.isnan(rows["p_value"].iloc[0]) and rows["ours_ci_low"].isna().all()
     line = next(s for s in claim_summary(frame) if s.startswith("- **C6**"))
     assert line == "- **C6** (Table 2): reproduced in 1 of 2 tests (inconclusive 1); experiments: toys."
+
+
+def test_images_rows(tmp_path: Path) -> None:
+    """C6 and C7 rows from the images report's verdict table, beside Table 2 / Table 3 at the row's
+    paper_setting; the C6 size trend as one test with two rows."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for coupling, sizes in (("adversarial", (64, 256)), ("reflow", (64,))):
+        for n in sizes:
+            for sigma in (0.0, SIGMA_V):
+                for seed in SEEDS:
+                    near = {"l2_to_training_partner": 5.0, "l2_to_ot": 9.0} if sigma == 0 else \
+                        {"l2_to_training_partner": 9.0, "l2_to_ot": 5.0}
+                    for metric, value in {**near, "pair_recovery": 0.5}.items():
+                        rows.append({"n_pairs": n, "coupling": coupling, "sigma": sigma, "seed": seed,
+                                     "solver_steps": 20, "split": "train", "metric": metric,
+                                     "value": value + rng.random()})
+    metrics = pd.DataFrame(rows)
+    tables = tmp_path / "imgs" / "tables"
+    _write(summarise(metrics, ["n_pairs", "solver_steps", "split", "metric", "coupling", "sigma"]),
+           tables / "summary.csv")
+    verdicts = c6_c7_verdicts(metrics, ["n_pairs"], SIGMA_V, 0.05)
+    _write(verdicts, tables / "verdicts.csv")
+    exp = _experiment("imgs", "images", ("n_pairs", "coupling", "sigma", "seed"), verdict_sigma=SIGMA_V)
+    frame = paper_table({"imgs": exp}, tmp_path).set_index(["setting", "metric", "sigma"])
+    c6 = frame.loc[("coupling=adversarial, n_pairs=256, solver_steps=20", "l2_to_training_partner", 0.0)]
+    assert c6["claim"] == "C6" and c6["paper_value"] == pytest.approx(45.98)  # Table 2, n=50000, sigma = 0
+    v = verdicts[(verdicts["claim"] == "C6") & (verdicts["n_pairs"].astype(str) == "256")].iloc[0]
+    assert c6["p_value"] == pytest.approx(v["p_sigma0"]) and c6["verdict"] == v["verdict"] == "reproduced"
+    assert c6["ours_mean"] == pytest.approx(v["l2_to_training_partner_sigma0"])
+    c7 = frame.loc[("coupling=reflow, n_pairs=64, solver_steps=20", "l2_to_ot", SIGMA_V)]
+    assert c7["claim"] == "C7" and c7["paper_value"] == pytest.approx(31.35)  # Table 3, n=5000
+    assert c7["p_value"] == pytest.approx(verdicts[verdicts["claim"] == "C7"]["p_noisy"].item())
+    size = frame[frame.index.get_level_values("setting").str.endswith("(size trend)")]
+    assert len(size) == 2 and size["paper_value"].isna().all()
+    summary = claim_summary(frame.reset_index())
+    assert next(s for s in summary if s.startswith("- **C6**")).startswith("- **C6** (Table 2): reproduced in 2 of 3 tests")
+    assert next(s for s in summary if s.startswith("- **C7**")) == \
+        "- **C7** (Table 3): reproduced in 1 of 1 test; experiments: imgs."
 
 
 def _finished_run(root: Path, frame: pd.DataFrame) -> None:

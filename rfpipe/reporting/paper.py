@@ -5,7 +5,8 @@
 columns :data:`COLUMNS`; :func:`write_paper_table` writes it as ``paper_results.csv``, ``.md`` (a summary
 line per claim first) and ``.tex``. Nothing is recomputed: the verdicts, p-values and verdict rules are the
 ones of the per-kind reports (:mod:`rfpipe.reporting.rotation` for C4, :mod:`~rfpipe.reporting.gaussian`
-for C1-C3, :mod:`~rfpipe.reporting.mog` for C5, :mod:`~rfpipe.reporting.reflow` for C8).
+for C1-C3, :mod:`~rfpipe.reporting.mog` for C5, :mod:`~rfpipe.reporting.reflow` for C8,
+:mod:`~rfpipe.reporting.images` for C6 and C7).
 
 Columns:
 
@@ -29,7 +30,8 @@ rows are a list of dicts (or a DataFrame) with the columns above (``experiment``
 filled in; missing columns are left empty), plus an optional ``unit``: rows with the same ``unit`` share one
 verdict, and the per-claim summary counts distinct units (default: experiment and setting). Put it in
 ``rfpipe/reporting/<kind>.py`` (imported on demand when the kind has no function yet) or anywhere imported
-before :func:`paper_table` runs::
+before :func:`paper_table` runs; a later registration for a kind replaces an earlier one. For example (the
+``images`` function below, :func:`images_rows`, is written this way)::
 
     from rfpipe.reporting.paper import paper_rows, reported_value, verdict_metric_rows
 
@@ -49,8 +51,14 @@ before :func:`paper_table` runs::
 
 :func:`verdict_metric_rows` turns one row of a "wide" verdict table (``<metric>_<label>`` columns, as the
 rotation, mog and images reports write) into one row per metric and sigma, with the interval from the
-summary table; :func:`table_rows` reads a table that already has the paper-table columns. A kind without a
-function is skipped with a warning (its claims read "no rows" in the summary).
+summary table; :func:`table_rows` reads a table that already has the paper-table columns;
+:func:`setting_text` writes a setting. A kind without a function is skipped with a warning (its claims read
+"no rows" in the summary).
+
+In the workflow (``workflow/rules/report.smk``) nothing changes for a new kind: the ``paper_results`` rule
+reads every experiment's tables, and the report page shows the figures and tables that ``REPORTS`` in
+``common.smk`` lists for the kind, captioned by ``workflow/report/<kind>/<name>.rst`` (``generic.rst``
+where that file is missing).
 """
 
 from __future__ import annotations
@@ -73,7 +81,7 @@ from rfpipe.reporting.mog import reported_results
 from rfpipe.sweep import Experiment
 
 __all__ = ["CLAIMS", "COLUMNS", "PAPER_ROWS", "claim_summary", "config_html", "html_page", "paper_rows", "paper_table",
-           "reported_value", "table_html", "table_rows", "to_html", "to_latex", "to_markdown", "verdict_metric_rows",
+           "reported_value", "setting_text", "table_html", "table_rows", "to_html", "to_latex", "to_markdown", "verdict_metric_rows",
            "write_paper_table"]
 
 log = logging.getLogger("rfpipe")
@@ -338,6 +346,44 @@ def reflow_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, 
                          "metric": f"relative_shift (round {r})", "sigma": float(v["sigma"]),
                          "paper_value": math.nan, **stats, "p_value": math.nan,
                          "verdict": "" if context else _verdict(v["verdict"])})
+    return rows
+
+
+@paper_rows("images")
+def images_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
+    """C6 (Table 2, adversarial pairing) and C7 (Table 3, simulated 1-ReFlow), from the verdict table of
+    :func:`rfpipe.reporting.images.c6_c7_verdicts`: both L2 distances at sigma = 0 and verdict_sigma per
+    setting beside the reported CelebA numbers of the row's ``paper_setting``; p_value: for C6 the test at that
+    sigma (gap(0) < 0, gap(sigma_v) > 0), for C7 the test on that distance. The C6 size trend: the sigma = 0
+    gap (partner - OT distance) at the smallest and largest N. (A default: a function registered later for
+    ``images``, e.g. in :mod:`rfpipe.reporting.images`, replaces it.)"""
+    verdicts, summary = _read(experiment_dir, "verdicts.csv"), _read(experiment_dir, "summary.csv")
+    axes = [*_axes(experiment, ("coupling", "sigma", "seed")), "solver_steps"]
+    sigma_v = float(experiment.settings["verdict_sigma"])
+    rows: list[dict[str, Any]] = []
+    for _, v in verdicts.iterrows():
+        if v["claim"] == "C6 (size)":
+            setting = {"coupling": "adversarial", **{a: v[a] for a in axes if a in v and not _isna(v[a])}}
+            text = setting_text(setting) + " (size trend)"
+            for which in ("small_n", "large_n"):
+                rows.append({"claim": "C6", "paper_item": CLAIMS["C6"][0], "setting": text,
+                             "metric": f"l2 gap partner - OT ({which.replace('_', ' ')})", "sigma": 0.0,
+                             "ours_mean": _float(v[f"gap_sigma0_{which}"]), "n_seeds": _float(v["n_seeds"]),
+                             "p_value": _float(v["p_sigma0"]), "verdict": _verdict(v["verdict"]), "unit": text})
+            continue
+        table = {"C6": "table2", "C7": "table3"}[v["claim"]]
+        if v["claim"] == "C6":
+            def p_value(metric: str, label: str, v: Any = v) -> Any:
+                return v["p_sigma0" if label == "sigma0" else "p_noisy"]
+        else:
+            def p_value(metric: str, label: str, v: Any = v) -> Any:
+                return v["p_sigma0" if metric == "l2_to_training_partner" else "p_noisy"]
+        paper = v["paper_setting"] if isinstance(v.get("paper_setting"), str) else ""
+        rows += verdict_metric_rows(
+            v, summary, setting_cols=axes, metrics=["l2_to_training_partner", "l2_to_ot"],
+            sigmas={"sigma0": 0.0, "noisy": sigma_v}, summary_match={"split": "train", "coupling": v["coupling"]},
+            p_value=p_value, paper_value=lambda metric, sigma, t=table, s=paper: reported_value(t, s, metric, sigma),
+            setting_extra={"coupling": v["coupling"]})
     return rows
 
 
