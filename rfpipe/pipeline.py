@@ -46,7 +46,7 @@ from rfpipe.training import TrainConfig, train
 from rfpipe.unet import UNet
 
 __all__ = ["GRADVAR_SCHEMA", "METRICS_SCHEMA", "REFLOW_SCHEMA", "TRAJECTORY_SCHEMA", "VARIANCE_SCHEMA", "build_model",
-           "cache_images", "evaluate_cell", "evaluate_image_cell", "gaussian_variance", "generate_reflow_pairs", "log_to", "prepare_data", "prepare_image_data", "reflow_cell",
+           "cache_images", "cell_device", "evaluate_cell", "evaluate_image_cell", "gaussian_variance", "generate_reflow_pairs", "log_to", "prepare_data", "prepare_image_data", "reflow_cell",
            "train_cell", "train_cell_job"]
 
 log = logging.getLogger("rfpipe")
@@ -112,14 +112,24 @@ def prepare_data(settings: dict[str, Any], data: str | os.PathLike) -> None:
              settings["n_test"], settings["dim"], data)
 
 
+def cell_device(settings: dict[str, Any]) -> torch.device:
+    """The cell's ``device`` setting (``cpu`` unless set; ``auto``: the GPU if there is one)."""
+    name = settings.get("device", "cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
 def build_model(settings: dict[str, Any]) -> torch.nn.Module:
     """The cell's velocity network (a :class:`UNet` for ``images``, else an :class:`MLP`), freshly initialised
-    from ``torch.manual_seed(seed)``."""
+    from ``torch.manual_seed(seed)`` (on the CPU, so the same on every device), then moved to its device."""
     torch.manual_seed(settings["seed"])
     if settings["kind"] == "images":
         channels = 3 if settings["dataset"] == "celeba" else 1
-        return UNet(channels, settings["channels"], tuple(settings["channel_mults"]), settings["emb_dim"])
-    return MLP(settings["dim"], settings["width"], settings["depth"], settings["activation"])
+        net = UNet(channels, settings["channels"], tuple(settings["channel_mults"]), settings["emb_dim"])
+    else:
+        net = MLP(settings["dim"], settings["width"], settings["depth"], settings["activation"])
+    return net.to(cell_device(settings))
 
 
 def _load_model(settings: dict[str, Any], model: str | os.PathLike) -> torch.nn.Module:
@@ -256,7 +266,9 @@ def generate_reflow_pairs(settings: dict[str, Any], data: str | os.PathLike, mod
     paired = PairedData.load(data)
     net = _load_model(settings, model)
     steps = max(settings["solver_steps"])
-    x_0, x_1 = reflow_pairs(net, paired.train.x_0, steps, settings["solver"], chunk=EVAL_CHUNK)
+    device = cell_device(settings)
+    x_0, x_1 = reflow_pairs(net, paired.train.x_0.to(device), steps, settings["solver"], chunk=EVAL_CHUNK)
+    x_0, x_1 = x_0.cpu(), x_1.cpu()
     save_tensors({"x_0": x_0, "x_1": x_1}, pairs)
     log.info("reflow pairs: %d sources, %s with %d steps -> %s", x_0.shape[0], settings["solver"], steps, pairs)
 
@@ -357,6 +369,7 @@ def evaluate_image_cell(settings: dict[str, Any], data: str | os.PathLike, model
     """
     paired = PairedData.load(data)
     net = _load_model(settings, model)
+    device = cell_device(settings)
     solver = settings["solver"]
     rows: list[dict[str, Any]] = []
     per_sample: list[dict[str, Any]] = []
@@ -365,7 +378,7 @@ def evaluate_image_cell(settings: dict[str, Any], data: str | os.PathLike, model
     for steps in settings["solver_steps"]:
         for split in ("train", "test"):
             pairs = getattr(paired, split)
-            x_1 = integrate(net, pairs.x_0, steps, solver, chunk=EVAL_CHUNK).x_1
+            x_1 = integrate(net, pairs.x_0.to(device), steps, solver, chunk=EVAL_CHUNK).x_1.cpu()
             d_partner, d_ot = l2(x_1, pairs.x_1), l2(x_1, pairs.x_1_ot)
             values = {"l2_to_training_partner": float(d_partner.mean()), "l2_to_ot": float(d_ot.mean()),
                       "l2_to_training_partner_std": float(d_partner.std()), "l2_to_ot_std": float(d_ot.std())}

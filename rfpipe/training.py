@@ -82,6 +82,14 @@ def draw_batch(sampler: PairSampler, interpolant: Interpolant, batch_size: int, 
     return interpolant.sample(x_0, x_1, t, z)
 
 
+def _on(batch: InterpolantSample, device: torch.device) -> InterpolantSample:
+    """The batch on ``device`` (drawn on the CPU, where the seeded generators live: the same pairs, times and
+    noise whatever the device)."""
+    if device.type == "cpu":
+        return batch
+    return InterpolantSample(t=batch.t.to(device), x_t=batch.x_t.to(device), dx_t=batch.dx_t.to(device))
+
+
 def _state(model: nn.Module, opt: torch.optim.Optimizer, sched: object | None, gen: torch.Generator,
            probe_gen: torch.Generator, result: TrainResult, step: int, tag: str,
            ema: dict[str, Tensor] | None = None) -> dict[str, object]:
@@ -206,11 +214,14 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         checkpoint: path of the resume file (kept by the caller outside any output that may be deleted).
         checkpoint_every: period in steps (0: never written, but still read).
         tag: identifies the settings; a checkpoint with another tag is ignored.
+
+    The model trains on the device its parameters are on (batches are drawn on the CPU and moved there).
     """
     if config.lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
     if config.probe_batch not in ("fresh", "train"):
         raise ValueError(f"probe_batch must be 'fresh' or 'train', got {config.probe_batch!r}")
+    device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     probe_gen = torch.Generator().manual_seed(seed + 1_000_003)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
@@ -231,6 +242,8 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         probe_gen.set_state(state["probe_gen"])
         result.probes = list(state["probes"])
         ema = state.get("ema")
+        if ema is not None:
+            ema = {k: v.to(device) for k, v in ema.items()}
         start = int(state["step"])
         log.info("resumed from %s at step %d", path, start)
 
@@ -244,7 +257,7 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
             on_probe(step)
 
     def probe(step: int) -> None:
-        batch = draw_batch(sampler, interpolant, config.probe_size, probe_gen, stratified=True)
+        batch = _on(draw_batch(sampler, interpolant, config.probe_size, probe_gen, stratified=True), device)
         record(step, grad_variance(model, batch, config.t_bins))
 
     adam = _AdamStep(opt)
@@ -255,7 +268,7 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         probing = bool(config.probe_every) and step % config.probe_every == 0
         if probing and capture is None:
             probe(step)
-        batch = draw_batch(sampler, interpolant, config.batch_size, gen)
+        batch = _on(draw_batch(sampler, interpolant, config.batch_size, gen), device)
         with capture if (probing and capture is not None) else contextlib.nullcontext():
             per_sample = ((model(batch.x_t, batch.t) - batch.dx_t) ** 2).flatten(1).sum(1)
         loss = per_sample.mean()

@@ -213,3 +213,13 @@ def test_c7_rule(partner, ot, verdict):
     row = c6_c7_verdicts(_metrics(values), [], 0.05, 0.05, n_pairs=64).iloc[0]
     assert row["claim"] == "C7" and row["verdict"] == verdict
     assert row["l2_to_training_partner_sigma0_paper"] == pytest.approx(8.63)
+
+
+def test_cell_device():
+    from rfpipe.pipeline import build_model, cell_device
+
+    assert cell_device({}) == torch.device("cpu")
+    assert cell_device({"device": "auto"}).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    net = build_model({"kind": "images", "seed": 0, "dataset": "celeba", "channels": 4, "channel_mults": [1, 2],
+                       "emb_dim": 8, "device": "cpu"})
+    assert next(net.parameters()).device.type == "cpu" and net.inp.in_channels == 3
