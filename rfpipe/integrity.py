@@ -3,8 +3,9 @@
 Damaged files. Every ``.pt`` file rfpipe writes is a zip archive (``torch.save``) whose members carry CRC-32
 checksums, and every Parquet file is written with page checksums (:func:`rfpipe.io.write_parquet`), so a
 truncated or bit-flipped file is found by reading it back: :func:`check_file`. The workflow checks the
-outputs of every cell when it starts (``workflow/rules/train.smk``) and removes a damaged one, so Snakemake
-makes it again (and everything downstream); readers raise :class:`CorruptFileError` naming the file.
+outputs of every cell when it starts (``workflow/rules/train.smk``) and removes a damaged one with the rest of
+its cell (:func:`remove_damaged`), so Snakemake runs the cell again, and everything after it; readers raise
+:class:`CorruptFileError` naming the file.
 
 Failed cells. A cell whose training meets a NaN or inf (:class:`FloatingPointError`, deterministic on the
 CPU) leaves a failure record ``failed.json`` beside its resume checkpoint,
@@ -21,8 +22,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FAILED", "CorruptFileError", "cell_name", "check_file", "damaged_files", "failure_record",
-           "read_failure", "remove_failure", "settings_tag", "write_failure"]
+__all__ = ["FAILED", "CorruptFileError", "cell_name", "check_file", "checkpoint_path", "damaged_files",
+           "damaged_outputs", "failed_cells", "failure_record", "read_failure", "remove_damaged", "remove_failure",
+           "settings_tag", "write_failure"]
 
 FAILED = "failed.json"
 """Name of a cell's failure record, beside its checkpoint ``state.pt``."""
@@ -119,3 +121,48 @@ def read_failure(checkpoint: str | os.PathLike, settings: dict[str, Any]) -> dic
 def remove_failure(checkpoint: str | os.PathLike) -> None:
     """Forget a cell's failure (a new attempt starts)."""
     failure_record(checkpoint).unlink(missing_ok=True)
+
+
+def checkpoint_path(experiment_dir: str | os.PathLike, cell_path: str) -> Path:
+    """The resume checkpoint of a cell (``workflow/rules/train.smk``), beside which its failure record goes."""
+    return Path(experiment_dir) / "checkpoints" / cell_path / "state.pt"
+
+
+def failed_cells(experiment_dir: str | os.PathLike, cells: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Cell path -> failure record, for the ``cells`` (path -> :class:`rfpipe.sweep.Cell`) of the experiment
+    in ``experiment_dir`` that have one matching their current settings."""
+    out = {}
+    for path, cell in cells.items():
+        record = read_failure(checkpoint_path(experiment_dir, path), cell.settings)
+        if record is not None:
+            out[path] = record
+    return out
+
+
+def damaged_outputs(experiment_dirs: list[str | os.PathLike]) -> list[tuple[Path, str]]:
+    """Damaged ``.pt`` and ``.parquet`` files among the outputs of experiments: every file under ``cells/`` and
+    ``data/`` of each folder, and the Parquet files at its top (temporary files, named ``.*``, are skipped)."""
+    paths: list[Path] = []
+    for root in map(Path, experiment_dirs):
+        for sub in ("cells", "data"):
+            paths += [p for p in (root / sub).rglob("*") if p.suffix in (".pt", ".parquet")]
+        paths += list(root.glob("*.parquet"))
+    return damaged_files(sorted(p for p in paths if not p.name.startswith(".")))
+
+
+def remove_damaged(path: str | os.PathLike) -> list[Path]:
+    """Remove a damaged output so that the workflow makes it again; returns the removed files.
+
+    A file of a cell folder (``.../cells/<cell>/``) takes every file of that folder with it, so that the whole
+    cell runs again (trained, evaluated) and, their inputs being newer, the reports after it: removing it alone
+    would leave a hole Snakemake fills only when a job needs the file. Any other file (a data file, an
+    experiment's Parquet) is removed alone; it is made again when a job needs it.
+    """
+    path = Path(path)
+    if "cells" in path.parts[:-1]:
+        removed = sorted(p for p in path.parent.iterdir() if p.is_file() and not p.name.startswith("."))
+    else:
+        removed = [path]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import signal
+import subprocess
 import traceback
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,55 @@ def test_diverging_cell_is_named_and_recorded(tmp_path: Path) -> None:
     assert read_failure(paths["checkpoint"], bad) is None and Path(paths["model"]).exists()
 
 
+def test_failed_cells_marked_in_report(tmp_path: Path) -> None:
+    """The report finds failed cells by their failure records (for their current settings only), lists them in
+    tables/failed_cells.{csv,md} and closes the Markdown tables it just wrote with a "Failed cells" section;
+    with no failure left, the list is removed."""
+    import time
+
+    from rfpipe.config import validate_config
+    from rfpipe.integrity import checkpoint_path, write_failure
+    from rfpipe.reporting.common import failed_cells, mark_failed_cells
+    from rfpipe.sweep import Sweep
+
+    config = {"experiments": {"rotation": {"kind": "rotation", "n_pairs": 32, "probe_size": 40, "t_bins": 4,
+              "solver_steps": [5], "grid": {"sigma": [0.0, 0.05], "coupling": ["rotated"], "seed": [0, 1]}}}}
+    exp = Sweep(validate_config(config)).experiments["rotation"]
+    root = tmp_path / "rotation"
+    cells = list(exp.cells.values())
+    write_failure(checkpoint_path(root, cells[1].path), f"rotation/{cells[1].path}", cells[1].settings,
+                  FloatingPointError("loss is nan at step 7"))
+    write_failure(checkpoint_path(root, cells[2].path), f"rotation/{cells[2].path}", {**cells[2].settings, "lr": 9.0},
+                  FloatingPointError("loss is inf at step 1"))  # a record of other settings: not a failure now
+    failed = failed_cells(exp, root)
+    assert list(failed["cell"]) == [cells[1].path]
+    assert "loss is nan at step 7" in failed["error"].iloc[0]
+    tables = root / "tables"
+    tables.mkdir(parents=True)
+    since = time.time() - 1.0
+    (tables / "summary.md").write_text("# Summary\n")
+    mark_failed_cells(failed, tables, since)
+    assert f"| {cells[1].path} |" in (tables / "failed_cells.md").read_text()
+    assert (tables / "summary.md").read_text().endswith(f"`{cells[1].path}`.\n")
+    mark_failed_cells(failed_cells(exp, tmp_path / "elsewhere"), tables, time.time())
+    assert not (tables / "failed_cells.md").exists() and not (tables / "failed_cells.csv").exists()
+
+
+def test_remove_damaged_takes_the_whole_cell(tmp_path: Path) -> None:
+    """A damaged file in a cell folder goes with every file of that folder (so the cell runs again); a data
+    file goes alone."""
+    from rfpipe.integrity import remove_damaged
+
+    cell = tmp_path / "rotation" / "cells" / "coupling=rotated" / "sigma=0.0" / "seed=0"
+    data = tmp_path / "rotation" / "data" / "seed=0" / "data.pt"
+    for p in (cell / "model.pt", cell / "metrics.parquet", cell / ".model.pt.x.tmp", data, data.with_name("x.pt")):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    assert remove_damaged(cell / "model.pt") == [cell / "metrics.parquet", cell / "model.pt"]
+    assert [p.name for p in cell.iterdir()] == [".model.pt.x.tmp"]
+    assert remove_damaged(data) == [data] and data.with_name("x.pt").exists()
+
+
 def test_cell_name() -> None:
     assert cell_name("results/rotation/cells/n_pairs=16/coupling=rotated/sigma=0.0/seed=2/model.pt") == \
         "rotation/n_pairs=16/coupling=rotated/sigma=0.0/seed=2"
@@ -399,3 +449,171 @@ def test_no_config_value_reaches_a_shell() -> None:
                             for kw in node.keywords)
                 assert not shell and func not in ("os.system", "os.popen", "subprocess.getoutput"), \
                     f"{path.relative_to(ROOT)}:{node.lineno}: {func}({', '.join(map(str, names))})"
+
+
+# --- The workflow under faults (Snakemake) ----------------------------------------------------------------
+
+CELL = "coupling=rotated/sigma=0.05/seed=0"
+WF_CONFIG: dict[str, Any] = {
+    "results_dir": "results",
+    "threads": 1,
+    "experiments": {"rotation": {
+        "kind": "rotation", "grid": {"sigma": [0.05], "coupling": ["rotated"], "seed": [0]},
+        "n_pairs": 32, "n_test": 16, "width": 32, "depth": 2, "steps": 3000, "batch_size": 32, "probe_every": 100,
+        "probe_size": 16, "t_bins": 2, "checkpoint_every": 100, "solver_steps": [5], "n_trajectories": 2,
+    }},
+}
+
+
+def _workflow(dest: Path, config: dict[str, Any] = WF_CONFIG) -> Path:
+    import shutil
+
+    import yaml
+
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
+    shutil.copytree(ROOT / "workflow", dest / "workflow", symlinks=True)
+    (dest / "config").mkdir()
+    (dest / "config" / "faults.yaml").write_text(yaml.safe_dump(config))
+    return dest
+
+
+TARGET = f"results/rotation/cells/{CELL}/metrics.parquet"  # data, train and evaluate: no report, to be quick
+
+
+def _snakemake_cmd(*args: str) -> list[str]:
+    import sys
+
+    # Targets and flags first: --configfile takes every following word as a file.
+    return [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", "config/faults.yaml"]
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_snakemake_cmd(*args), cwd=workdir, capture_output=True, text=True, timeout=600)
+
+
+def _wait_for(predicate: Any, proc: subprocess.Popen[str], what: str, timeout: float = 300) -> None:
+    import time
+
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"snakemake ended before {what}: {proc.communicate()}"
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _outputs(workdir: Path) -> dict[str, bytes]:
+    """Every data file and cell output of the run, by relative path."""
+    exp = workdir / "results" / "rotation"
+    files = [p for p in exp.rglob("*") if p.suffix in (".pt", ".parquet") and "checkpoints" not in p.parts]
+    return {str(p.relative_to(workdir)): p.read_bytes() for p in sorted(files)}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """A run of WF_CONFIG during which a second snakemake was started on the same folder; (its working
+    directory, the second one's result)."""
+    workdir = _workflow(tmp_path_factory.mktemp("first"))
+    first = subprocess.Popen(_snakemake_cmd(TARGET), cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=True)
+    locks = workdir / ".snakemake" / "locks"
+    _wait_for(lambda: locks.is_dir() and any(locks.iterdir()), first, "the lock")
+    second = _snakemake(workdir, TARGET)
+    out, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, out[-3000:]
+    return workdir, second
+
+
+def test_second_pipeline_on_the_same_folder_is_refused(finished: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """A second snakemake started while the first runs refuses at once with Snakemake's lock message and changes
+    nothing; the first completes, every output whole."""
+    workdir, second = finished
+    assert second.returncode != 0
+    assert "Directory cannot be locked" in second.stdout + second.stderr
+    outputs = _outputs(workdir)
+    assert {Path(p).name for p in outputs} == {"data.pt", "model.pt", "gradvar.parquet", "metrics.parquet",
+                                               "trajectories.parquet"}
+    assert damaged_files([workdir / p for p in outputs]) == []
+
+
+@pytest.mark.slow  # about 35 s; the library-level kill test above runs by default
+def test_snakemake_killed_then_rerun_resumes_and_equals(finished: tuple[Path, subprocess.CompletedProcess[str]],
+                                                         tmp_path: Path) -> None:
+    """snakemake SIGKILLed (with its training job) mid-training, then `snakemake --unlock` and the same command
+    again: the cell resumes from its checkpoint and every output and table equals, byte for byte, those of the
+    uninterrupted run in another folder (so also: the same config gives the same bytes, run from scratch)."""
+    workdir = _workflow(tmp_path / "killed")
+    run = subprocess.Popen(_snakemake_cmd(TARGET), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    checkpoint = workdir / "results" / "rotation" / "checkpoints" / CELL / "state.pt"
+    _wait_for(checkpoint.exists, run, "the first checkpoint")
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not (workdir / "results" / "rotation" / "cells" / CELL / "model.pt").exists()
+    assert _snakemake(workdir, TARGET).returncode != 0  # Snakemake's lock survives a SIGKILL ...
+    assert _snakemake(workdir, "--unlock").returncode == 0  # ... and is removed like this
+    again = _snakemake(workdir, TARGET)
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = (workdir / "results" / "rotation" / "logs" / "train" / f"{CELL}.log").read_text()
+    assert _resumed_at(log) is not None and _resumed_at(log) > 0, log
+    reference = _outputs(finished[0])
+    assert _outputs(workdir) == reference
+
+
+def test_damaged_output_is_reported_and_remade(finished: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """A truncated model.pt would look up to date to Snakemake: the workflow reports it with its path when it
+    starts (a dry run only reports it), removes it with the rest of its cell, and trains and evaluates the cell
+    again: the same bytes as before the damage."""
+    workdir = finished[0]
+    before = _outputs(workdir)
+    model = workdir / "results" / "rotation" / "cells" / CELL / "model.pt"
+    _damage(model, "truncated")
+    dry = _snakemake(workdir, "-n", TARGET)
+    assert dry.returncode == 0
+    assert f"rfpipe: results/rotation/cells/{CELL}/model.pt is damaged" in dry.stderr
+    assert "a run without -n removes it" in dry.stderr and model.exists()
+    run = _snakemake(workdir, TARGET)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "removed (gradvar.parquet, metrics.parquet, model.pt, trajectories.parquet) to be made again" in run.stderr
+    assert re.search(r"rule train:", run.stdout + run.stderr) and re.search(r"rule evaluate:", run.stdout + run.stderr)
+    assert _outputs(workdir) == before
+
+
+FAILING_CONFIG: dict[str, Any] = {
+    "results_dir": "results",
+    "experiments": {"rotation": {
+        **{k: v for k, v in WF_CONFIG["experiments"]["rotation"].items() if k != "grid"},
+        "grid": {"sigma": [0.0, 0.05], "coupling": ["rotated"], "seed": [0], "lr": [0.003, 1.0e6]},
+        "steps": 20, "probe_every": 10, "checkpoint_every": 10,
+    }},
+}
+
+
+@pytest.mark.slow  # about 50 s; test_failed_cells_marked_in_report covers the report side by default
+def test_nan_cell_fails_alone_and_the_report_marks_it(tmp_path: Path) -> None:
+    """Cells that diverge (lr 1e6) fail with the cell, step and quantity in their log while, with --keep-going,
+    every other cell trains and evaluates; the next run writes the report without them and lists them as failed
+    (failed_cells.md, and a closing section in the other tables) instead of training them again."""
+    workdir = _workflow(tmp_path / "nan", FAILING_CONFIG)
+    report = "results/rotation/tables/summary.md"
+    first = _snakemake(workdir, "--keep-going", report)
+    assert first.returncode != 0
+    exp = workdir / "results" / "rotation"
+    bad = [f"lr=1000000.0/coupling=rotated/sigma={s}/seed=0" for s in (0.0, 0.05)]
+    for cell in bad:
+        log = (exp / "logs" / "train" / f"{cell}.log").read_text()
+        assert f"FloatingPointError: cell rotation/{cell}: loss is inf at step 1" in log
+        assert (exp / "checkpoints" / cell / "failed.json").exists()
+        assert not (exp / "cells" / cell / "model.pt").exists()
+    good = [c.replace("1000000.0", "0.003") for c in bad]
+    assert all((exp / "cells" / c / "metrics.parquet").exists() for c in good)
+    second = _snakemake(workdir, report)
+    assert second.returncode == 0, second.stderr[-3000:]
+    for cell in bad:
+        assert f"rfpipe: cell rotation/{cell} failed (FloatingPointError: cell rotation/{cell}: loss is inf" in second.stderr
+    assert "rule train:" not in second.stdout + second.stderr
+    failed = (exp / "tables" / "failed_cells.md").read_text()
+    assert all(f"| {cell} |" in failed for cell in bad)
+    summary = (exp / "tables" / "summary.md").read_text()
+    assert "## Failed cells" in summary and all(f"`{cell}`" in summary for cell in bad)
+    assert "lr=1000000.0" not in summary.split("## Failed cells")[0]

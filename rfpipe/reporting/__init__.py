@@ -7,10 +7,12 @@ One module per experiment kind (:mod:`rfpipe.reporting.rotation`, :mod:`~rfpipe.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 from pathlib import Path
 
-from rfpipe.reporting.common import markdown_table, mean_ci, read_cells, summarise
+from rfpipe.reporting.common import failed_cells, mark_failed_cells, markdown_table, mean_ci, read_cells, summarise
 from rfpipe.reporting.gaussian import gaussian_verdicts, report_gaussian
 from rfpipe.reporting.images import c6_c7_verdicts, report_images
 from rfpipe.reporting.mog import c5_verdicts, report_mog
@@ -32,5 +34,11 @@ def report(experiment: Experiment, experiment_dir: str | os.PathLike) -> None:
     if experiment.kind == "gaussian_variance":
         report_gaussian(experiment, root / "variance.parquet", tables, figures)
         return
+    # Cells whose training failed on a NaN or inf have no outputs: report the others, then list the failed ones.
+    failed = failed_cells(experiment, root)
+    live = dataclasses.replace(experiment, cells={p: c for p, c in experiment.cells.items()
+                                                  if p not in set(failed["cell"])})
+    since = time.time() - 1.0  # file times may be coarser than time.time()
     by_kind = {"rotation": report_rotation, "mog": report_mog, "reflow": report_reflow, "images": report_images}
-    by_kind[experiment.kind](experiment, root / "cells", tables, figures)
+    by_kind[experiment.kind](live, root / "cells", tables, figures)
+    mark_failed_cells(failed, tables, since)

@@ -19,10 +19,12 @@ import pandas as pd  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from rfpipe.integrity import failed_cells as _failure_records  # noqa: E402
 from rfpipe.io import atomic_path, write_text  # noqa: E402
 from rfpipe.sweep import Experiment  # noqa: E402
 
-__all__ = ["label", "markdown_table", "mean_ci", "read_cells", "save_figure", "summarise", "write_table"]
+__all__ = ["failed_cells", "label", "mark_failed_cells", "markdown_table", "mean_ci", "read_cells", "save_figure",
+           "summarise", "write_table"]
 
 
 def read_cells(experiment: Experiment, cells_dir: str | os.PathLike, filename: str) -> pd.DataFrame:
@@ -83,3 +85,30 @@ def label(frame: pd.DataFrame, axes: list[str]) -> pd.Series:
     if not axes:
         return pd.Series("all", index=frame.index)
     return frame[axes].astype(str).apply(lambda r: ", ".join(f"{a}={v}" for a, v in zip(axes, r)), axis=1)
+
+
+FAILED_COLUMNS = ["cell", "error", "record"]
+
+
+def failed_cells(experiment: Experiment, experiment_dir: str | os.PathLike) -> pd.DataFrame:
+    """The cells of ``experiment`` whose training stopped on a NaN or inf (their failure records,
+    :mod:`rfpipe.integrity`): one row per cell with its hive path, the error and the record's path."""
+    records = _failure_records(experiment_dir, experiment.cells)
+    return pd.DataFrame([{"cell": path, **{k: r[k] for k in ("error", "record")}} for path, r in records.items()],
+                        columns=FAILED_COLUMNS)
+
+
+def mark_failed_cells(failed: pd.DataFrame, tables: Path, since: float) -> None:
+    """Mark failed cells in the report: ``tables/failed_cells.csv`` and ``.md`` (removed when none failed), and a
+    closing "Failed cells" section in every Markdown table written at or after ``since`` (a time.time())."""
+    csv, md = tables / "failed_cells.csv", tables / "failed_cells.md"
+    if failed.empty:
+        csv.unlink(missing_ok=True)
+        md.unlink(missing_ok=True)
+        return
+    write_table(failed, csv, md, "Failed cells (training stopped on a NaN or inf; not in the other tables)")
+    note = (f"\n## Failed cells\n\n{len(failed)} cell(s) failed and are left out of this table "
+            f"(see failed_cells.md): {', '.join(f'`{c}`' for c in failed['cell'])}.\n")
+    for path in sorted(tables.glob("*.md")):
+        if path != md and path.stat().st_mtime >= since:
+            write_text(path.read_text() + note, path)
