@@ -92,10 +92,12 @@ class SampleGrads:
         size = int(counts.max())
         starts = torch.cumsum(counts, 0) - counts
         slot = groups[order] * size + torch.arange(groups.shape[0]) - starts[groups[order]]
+        dest = torch.empty_like(slot).index_copy_(0, order, slot)  # row of sample i in the padded layout
+        padding = torch.ones(n_groups * size, dtype=torch.bool).index_fill_(0, dest, False).nonzero()[:, 0]
 
-        def padded(x: Tensor) -> Tensor:
-            out = torch.zeros(n_groups * size, x.shape[1], dtype=x.dtype)
-            return out.index_copy_(0, slot, x[order]).view(n_groups, size, x.shape[1])
+        def padded(x: Tensor) -> Tensor:  # no gathered copy of x, and only the padding rows zeroed
+            out = torch.empty(n_groups * size, x.shape[1], dtype=x.dtype).index_fill_(0, padding, 0)
+            return out.index_copy_(0, dest, x).view(n_groups, size, x.shape[1])
 
         for part in self.parts:
             if len(part) == 1:
@@ -111,7 +113,7 @@ class SampleGrads:
             per_group += gram.sum((1, 2))
             if self.total_sqnorm is None:
                 whole_w, whole_b = delta.T @ a, delta.sum(0)
-                total += float((whole_w.double() ** 2).sum() + (whole_b.double() ** 2).sum())
+                total += float(whole_w.double().pow_(2).sum() + whole_b.double().pow_(2).sum())  # as ** 2
         return per_group, total if self.total_sqnorm is None else self.total_sqnorm
 
 
@@ -211,7 +213,8 @@ class TrainingStepCapture:
         n = losses.shape[0]
         parts = [(o.grad.detach() * n, a.detach()) for o, a in zip(self.outputs, self.inputs)]
         grads = _from_linear_parts(losses.detach(), parts)
-        mean_sqnorm = sum(float((p.grad.double() ** 2).sum()) for m in self.layers for p in m.parameters())
+        mean_sqnorm = sum(float(p.grad.to(torch.float64, copy=True).pow_(2).sum())  # as (p.grad.double() ** 2)
+                          for m in self.layers for p in m.parameters())
         grads.total_sqnorm = n**2 * mean_sqnorm
         return grads
 
@@ -253,10 +256,17 @@ def grad_var_stats(grads: SampleGrads, mask: Tensor | None = None, t_bin: int | 
         raise ValueError(f"gradient variance needs at least 2 samples, got {n}")
     if sum_sqnorm is None:
         sum_sqnorm = float(grads.group_sum_sqnorms(mask.long(), 2)[0][1])
+    return _stats(t_bin, t_low, t_high, n, grads.sqnorms[mask], grads.losses[mask].double(), sum_sqnorm)
+
+
+def _stats(t_bin: int | None, t_low: float, t_high: float, n: int, sqnorms: Tensor, losses: Tensor,
+           sum_sqnorm: float) -> GradVarStats:
+    """:class:`GradVarStats` of ``n`` samples from their ||g_i||^2 and float64 losses (contiguous, in sample order)
+    and ||sum_i g_i||^2."""
     sqnorm = sum_sqnorm / n**2
-    trace = max(float(grads.sqnorms[mask].sum()) - n * sqnorm, 0.0) / (n - 1)
+    trace = max(float(sqnorms.sum()) - n * sqnorm, 0.0) / (n - 1)
     ratio = trace / sqnorm if sqnorm > 0 else float("inf")
-    return GradVarStats(t_bin, t_low, t_high, n, float(grads.losses[mask].double().mean()), trace, sqnorm, ratio)
+    return GradVarStats(t_bin, t_low, t_high, n, float(losses.mean()), trace, sqnorm, ratio)
 
 
 def binned_stats(grads: SampleGrads, t: Tensor, t_bins: int) -> list[GradVarStats]:
@@ -264,11 +274,20 @@ def binned_stats(grads: SampleGrads, t: Tensor, t_bins: int) -> list[GradVarStat
     skipped), from one pass over the samples (:meth:`SampleGrads.group_sum_sqnorms`)."""
     bins = torch.clamp((t * t_bins).long(), min=0, max=t_bins - 1)
     per_bin, total = grads.group_sum_sqnorms(bins, t_bins)
-    counts = torch.bincount(bins, minlength=t_bins)
-    stats = [grad_var_stats(grads, sum_sqnorm=total)]
-    for b in range(t_bins):
-        if int(counts[b]) >= 2:
-            stats.append(grad_var_stats(grads, bins == b, b, b / t_bins, (b + 1) / t_bins, float(per_bin[b])))
+    n = grads.losses.shape[0]
+    if n < 2:
+        raise ValueError(f"gradient variance needs at least 2 samples, got {n}")
+    stats = [_stats(None, 0.0, 1.0, n, grads.sqnorms.contiguous(), grads.losses.double().contiguous(), total)]
+    # Each bin's samples as one contiguous slice, in sample order: the values that ``grads.sqnorms[bins == b]``
+    # selects, without a mask and a gathered copy per bin.
+    order = torch.argsort(bins, stable=True)
+    sqnorms, losses = grads.sqnorms[order], grads.losses[order].double()
+    start = 0
+    for b, (count, sum_sqnorm) in enumerate(zip(torch.bincount(bins, minlength=t_bins).tolist(), per_bin.tolist())):
+        if count >= 2:
+            stats.append(_stats(b, b / t_bins, (b + 1) / t_bins, count, sqnorms[start:start + count],
+                                losses[start:start + count], sum_sqnorm))
+        start += count
     return stats
 
 
