@@ -8,6 +8,7 @@ Snakemake workflow (``workflow/rules/common.smk``) and the command line, before 
 from __future__ import annotations
 
 import copy
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -146,11 +147,26 @@ SLURM_AT_LEAST_ONE: tuple[str, ...] = ("cpus", "mem_mb", "time_min")
 """Slurm resources that no job can run with at 0 (``gpus: 0`` is a CPU job)."""
 
 
+SBATCH_WORD = re.compile(r"[^\s\x00-\x1f\x7f]+")
+"""A Slurm option value as it goes into a ``#SBATCH --key=value`` line of the job script: one word. A line
+break in it would start a shell line of the script (a config value run as a command), so none is allowed."""
+SBATCH_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
 def _check_slurm(resources: dict[str, Any], where: str) -> None:
     for key in SLURM_AT_LEAST_ONE:
         if key in resources and resources[key] is not None and int(resources[key]) < 1:
             raise ConfigError(f"{where}.{key}: {resources[key]!r} cannot be satisfied; allowed: an integer of at "
                               f"least 1 (or leave it out for the cluster's default)")
+    words = [(key, resources.get(key)) for key in ("partition", "account", "constraint")]
+    for key, value in (resources.get("extra") or {}).items():
+        if not SBATCH_KEY.fullmatch(str(key).lstrip("-")):
+            raise ConfigError(f"{where}.extra.{key}: not an sbatch option name; allowed: letters, digits, - and _")
+        words.append((f"extra.{key}", value))
+    for key, value in words:
+        if value is not None and not SBATCH_WORD.fullmatch(str(value)):
+            raise ConfigError(f"{where}.{key}: {value!r} is not one word; allowed: a value without spaces, line "
+                              f"breaks or control characters (it goes into the job script's #SBATCH line)")
 
 
 def _check_probe(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
