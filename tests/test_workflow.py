@@ -1,7 +1,8 @@
 """The Snakemake workflow end to end on config/test.yaml, in a scratch copy of the workflow.
 
 One run (module-scoped) produces every output; the tests read them. A second run from scratch checks
-that the Parquet files are byte-identical, and an added sigma value trains only the new cells.
+that the Parquet files, tensor files and tables are byte-identical, and an added sigma value trains only the
+new cells.
 """
 
 from __future__ import annotations
@@ -122,14 +123,22 @@ def test_rerun_is_a_no_op_and_dry_run_clean(run: Path) -> None:
 
 
 def test_same_config_same_bytes(run: Path, tmp_path: Path) -> None:
-    """A second run from scratch writes byte-identical Parquet files (CPU, same config and seeds)."""
+    """A second run from scratch, in another folder, writes byte-identical Parquet files, tensor files (data,
+    models) and tables, CSV and Markdown, of every experiment (CPU, same config and seeds)."""
     other = _copy_workflow(tmp_path / "again")
     _snakemake(other)
-    first = sorted(p.relative_to(run) for p in _results(run).rglob("*.parquet"))
-    second = sorted(p.relative_to(other) for p in _results(other).rglob("*.parquet"))
+
+    def files(root: Path) -> list[Path]:
+        results = _results(root).parent
+        found = [*results.rglob("*.parquet"), *results.rglob("*.pt"), *results.glob("*/tables/*.csv"),
+                 *results.glob("*/tables/*.md")]
+        return sorted(p.relative_to(root) for p in found if "checkpoints" not in p.parts)
+
+    first, second = files(run), files(other)
     assert first == second and first
-    for rel in first:
-        assert (run / rel).read_bytes() == (other / rel).read_bytes(), rel
+    assert {p.suffix for p in first} == {".parquet", ".pt", ".csv", ".md"}
+    differ = [str(rel) for rel in first if (run / rel).read_bytes() != (other / rel).read_bytes()]
+    assert not differ, differ
 
 
 def test_adding_sigma_trains_only_new_cells(run: Path, tmp_path: Path) -> None:
