@@ -36,23 +36,39 @@ class CorruptFileError(OSError):
     """A file that cannot be read back whole (truncated or corrupted); the message names it."""
 
 
-def check_file(path: str | os.PathLike) -> str | None:
+FULL_CHECK_MAX = 256 * 2**20
+"""Files up to this size (bytes) are read back whole when the workflow starts; larger ones (the data of a
+paper-scale image experiment) only structurally there, and whole when they are loaded."""
+
+
+def check_file(path: str | os.PathLike, full: bool = True) -> str | None:
     """Why ``path`` (a ``.pt`` or ``.parquet`` file) is damaged, or None if it reads back whole.
 
     ``.pt``: a zip archive whose every member matches its CRC-32. ``.parquet``: the footer parses and every
-    page reads back (with its CRC-32 when the file has page checksums). Other suffixes are not checked.
+    page reads back (with its CRC-32 when the file has page checksums). With ``full=False``, only the structure
+    (which finds truncation): the zip directory and every member's extent, the Parquet footer. Other suffixes
+    are not checked.
     """
     path = Path(path)
     try:
         if path.suffix == ".pt":
             with zipfile.ZipFile(path) as archive:
-                bad = archive.testzip()
-            if bad is not None:
-                return f"member {bad} fails its CRC-32 check"
+                if full:
+                    bad = archive.testzip()
+                    if bad is not None:
+                        return f"member {bad} fails its CRC-32 check"
+                else:
+                    size = path.stat().st_size
+                    for info in archive.infolist():
+                        if info.header_offset + info.compress_size > size:
+                            return f"member {info.filename} runs past the end of the file"
         elif path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            pq.read_table(path, page_checksum_verification=True)
+            if full:
+                pq.read_table(path, page_checksum_verification=True)
+            else:
+                pq.read_metadata(path)
     except FileNotFoundError:
         raise
     except Exception as exc:  # zipfile.BadZipFile, OSError, pyarrow.ArrowInvalid, ...
@@ -60,12 +76,13 @@ def check_file(path: str | os.PathLike) -> str | None:
     return None
 
 
-def damaged_files(paths: list[str | os.PathLike]) -> list[tuple[Path, str]]:
-    """``(path, reason)`` for each existing file of ``paths`` that :func:`check_file` finds damaged."""
+def damaged_files(paths: list[str | os.PathLike], full_max: int | None = None) -> list[tuple[Path, str]]:
+    """``(path, reason)`` for each existing file of ``paths`` that :func:`check_file` finds damaged (read whole
+    if at most ``full_max`` bytes, or always if None)."""
     out = []
     for path in map(Path, paths):
         try:
-            reason = check_file(path)
+            reason = check_file(path, full=full_max is None or path.stat().st_size <= full_max)
         except FileNotFoundError:
             continue
         if reason is not None:
@@ -141,13 +158,14 @@ def failed_cells(experiment_dir: str | os.PathLike, cells: dict[str, Any]) -> di
 
 def damaged_outputs(experiment_dirs: list[str | os.PathLike]) -> list[tuple[Path, str]]:
     """Damaged ``.pt`` and ``.parquet`` files among the outputs of experiments: every file under ``cells/`` and
-    ``data/`` of each folder, and the Parquet files at its top (temporary files, named ``.*``, are skipped)."""
+    ``data/`` of each folder, and the Parquet files at its top (temporary files, named ``.*``, are skipped).
+    Files over :data:`FULL_CHECK_MAX` bytes are checked for truncation only."""
     paths: list[Path] = []
     for root in map(Path, experiment_dirs):
         for sub in ("cells", "data"):
             paths += [p for p in (root / sub).rglob("*") if p.suffix in (".pt", ".parquet")]
         paths += list(root.glob("*.parquet"))
-    return damaged_files(sorted(p for p in paths if not p.name.startswith(".")))
+    return damaged_files(sorted(p for p in paths if not p.name.startswith(".")), full_max=FULL_CHECK_MAX)
 
 
 def remove_damaged(path: str | os.PathLike) -> list[Path]:

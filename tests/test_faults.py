@@ -617,3 +617,19 @@ def test_nan_cell_fails_alone_and_the_report_marks_it(tmp_path: Path) -> None:
     summary = (exp / "tables" / "summary.md").read_text()
     assert "## Failed cells" in summary and all(f"`{cell}`" in summary for cell in bad)
     assert "lr=1000000.0" not in summary.split("## Failed cells")[0]
+
+
+@pytest.mark.parametrize("kind", ["parquet", "pt"])
+def test_structural_check_finds_truncation(tmp_path: Path, kind: str) -> None:
+    """The quick check used for large files at start-up (full=False) still finds a truncated file."""
+    path = tmp_path / f"x.{kind}"
+    if kind == "parquet":
+        write_parquet(pa.table({"v": [i / 7 for i in range(5000)]}), path)
+    else:
+        save_tensors({"w": torch.linspace(0, 1, 5000)}, path)
+    assert check_file(path, full=False) is None
+    data = path.read_bytes()
+    for cut in (len(data) // 2, len(data) - 30):
+        path.write_bytes(data[:cut])
+        assert check_file(path, full=False) is not None, cut
+    assert damaged_files([path], full_max=1) == [(path, check_file(path, full=False))]
