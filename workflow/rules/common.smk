@@ -5,10 +5,12 @@
 import sys
 
 from rfpipe.config import ConfigError, validate_config
+from rfpipe.integrity import failed_cells
 from rfpipe.sweep import Sweep
 
 try:
-    CONFIG = validate_config(config)
+    # A dry run reads no data: it plans a paper-scale grid without the paper's CelebA folder present.
+    CONFIG = validate_config(config, check_data=not getattr(workflow.output_settings, "dryrun", False))
 except ConfigError as err:
     sys.stderr.write(f"rfpipe config error: {err}\n")
     sys.exit(1)
@@ -67,10 +69,22 @@ def teacher_pairs_file(wildcards):
     return f"{RESULTS}/{wildcards.experiment}/cells/{teacher.path}/reflow_pairs.pt"
 
 
+# Cells whose training stopped on a NaN or inf leave a failure record (rfpipe.integrity) that matches their
+# settings: their experiment's report is then written without them and lists them as failed (a rerun with
+# --keep-going finishes every other cell first). Delete the record, or change the settings, to retry one.
+FAILED = {name: failed_cells(f"{RESULTS}/{name}", exp.cells) for name, exp in SWEEP.experiments.items()}
+for _name, _failed in FAILED.items():
+    for _path, _record in _failed.items():
+        sys.stderr.write(
+            f"rfpipe: cell {_name}/{_path} failed ({_record['error']}); its report lists it as failed; "
+            f"delete {_record['record']} to train it again\n"
+        )
+
+
 def cell_files(experiment, filename):
-    """``filename`` in every cell folder of ``experiment``."""
+    """``filename`` in every cell folder of ``experiment``, failed cells (``FAILED``) excepted."""
     cells = SWEEP.experiments[experiment].cells
-    return [f"{RESULTS}/{experiment}/cells/{path}/{filename}" for path in cells]
+    return [f"{RESULTS}/{experiment}/cells/{path}/{filename}" for path in cells if path not in FAILED[experiment]]
 
 
 def experiments_of(*kinds):
