@@ -10,6 +10,7 @@ consumes the training generator, so a run with the probe off trains the same wei
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import logging
 import math
@@ -258,8 +259,10 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
             on_probe(step)
 
     def probe(step: int) -> None:
-        batch = _on(draw_batch(sampler, interpolant, config.probe_size, probe_gen, stratified=True), device)
-        record(step, grad_variance(model, batch, config.t_bins))
+        batch = draw_batch(sampler, interpolant, config.probe_size, probe_gen, stratified=True)
+        # The variance kernels run on the CPU: off the CPU, probe a CPU copy of the weights (every probe_every steps).
+        net = model if device.type == "cpu" else copy.deepcopy(model).cpu()
+        record(step, grad_variance(net, batch, config.t_bins))
 
     adam = _AdamStep(opt)
     loss: Tensor = torch.tensor(float("nan"))
