@@ -325,7 +325,8 @@ def prepare_image_data(settings: dict[str, Any], images: str | os.PathLike, data
     x_1_ot is the OT partner of x_0 (:func:`rfpipe.ot.ot_assignment`). The training partner x_1 is, by coupling:
     ``ot`` and ``independent`` x_1_ot (the sampler re-pairs ``independent`` at every step), ``adversarial``
     x_1_ot with the targets shuffled by a seeded permutation, ``reflow`` the endpoints phi(x_0) of the teacher
-    flow (``teacher_pairs``), whose own OT partners then replace x_1_ot. The test split: ``n_test`` fresh noise
+    flow (``teacher_pairs``); x_1_ot is always the OT partner among the real images (the OT assignment of the
+    sources to their own flow endpoints would be the identity, the training partner itself). The test split: ``n_test`` fresh noise
     images matched by OT to the next ``n_test`` (held-out) images.
     """
     n, n_test, seed = settings["n_pairs"], settings["n_test"], settings["seed"]
@@ -348,8 +349,7 @@ def prepare_image_data(settings: dict[str, Any], images: str | os.PathLike, data
         pairs = load_tensors(teacher_pairs)
         if not torch.equal(pairs["x_0"], x_0):
             raise ValueError(f"{teacher_pairs}: the teacher's sources are not this cell's noise images")
-        x_1 = pairs["x_1"]
-        x_1_ot = match(x_0, x_1)
+        x_1 = pairs["x_1"]  # x_1_ot stays the ground-truth OT partner among the real images, as in Table 2
     test_gen = torch.Generator().manual_seed(seed + 7_919)
     t_0 = torch.randn((n_test, *shape), generator=test_gen)
     t_1 = match(t_0, pool[n:n + n_test])
