@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import yaml
 
-from rfpipe.config import load_config, validate_config
+from rfpipe.config import validate_config
 from rfpipe.io import write_parquet
 from rfpipe.pipeline import GRADVAR_SCHEMA, METRICS_SCHEMA
 from rfpipe.reporting.common import read_cells
@@ -42,8 +43,7 @@ METRICS = ("l2_to_training_partner", "l2_to_ot", "pair_recovery", "closer_to_par
 
 def synthetic_experiment(cells: int) -> Experiment:
     """``rotation_map`` of config/paper.yaml, its grid widened (then cut) to ``cells`` cells."""
-    config = load_config(ROOT / "config" / "paper.yaml")
-    exp = dict(config["experiments"]["rotation_map"])
+    exp = dict(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())["experiments"]["rotation_map"])
     exp["grid"] = {"sigma": [0.0, 0.01, 0.05, 0.1], "coupling": ["rotated", "independent"], "seed": [0, 1, 2, 3, 4],
                    "n_pairs": [16, 64, 256, 1024, 2048], "steps": [5000, 10000, 20000, 35000, 50000]}
     config = validate_config({"results_dir": "unused", "experiments": {"rotation_map": exp}})
