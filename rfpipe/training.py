@@ -132,7 +132,7 @@ def _resume(path: Path, tag: str) -> dict[str, object] | None:
 
 class _AdamStep:
     """``opt.zero_grad(set_to_none=True)`` and ``opt.step()`` of the loop's fused Adam, less the per-step Python
-    bookkeeping of ``Optimizer.step`` (about 0.1 ms a step, 3-4 % of a width-256 MLP step on one CPU thread).
+    bookkeeping of ``Optimizer.step`` (0.05 to 0.1 ms, 2-3 % of a width-256 MLP step on one CPU thread).
 
     The first step is a regular ``opt.step()`` (it creates the state); later steps make the very call that
     ``torch.optim.Adam.step`` makes, ``torch.optim.adam.adam(...)`` with the group's settings, on the parameter
