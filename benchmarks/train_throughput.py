@@ -63,6 +63,8 @@ def rfpipe_run(sampler: PairSampler, steps: int, probe_every: int, probe_batch: 
 def torchcfm_run(sampler: PairSampler, steps: int, fused: bool) -> Callable[[], None]:
     from torchcfm.conditional_flow_matching import ConditionalFlowMatcher
 
+    torch.set_num_threads(1)  # importing torchcfm (its POT import) sets torch's threads to the core count
+
     x_0, x_1 = sampler.x_0, sampler.x_1
     n = x_0.shape[0]
 
@@ -127,6 +129,7 @@ def main() -> None:
         "rfpipe train, probe every 10, train": rfpipe_run(sampler, args.steps, 10, "train"),
     }
     names = list(contenders)
+    assert torch.get_num_threads() == 1, torch.get_num_threads()
     rfpipe_run(sampler, 20, 10, "fresh")()  # warm-up: allocator, lazy imports, kernels
     rfpipe_run(sampler, 20, 10, "train")()
     torchcfm_run(sampler, 20, True)()
