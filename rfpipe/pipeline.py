@@ -4,7 +4,8 @@
     cache_images          -> images.pt                             (images: once per dataset and resolution)
     prepare_image_data    -> data.pt                               (images: noise, OT pairing, coupling)
     evaluate_image_cell   -> metrics.parquet, samples.parquet, grid.pt (images)
-    train_cell(_job)      -> model.pt, gradvar.parquet             (rotation, mog; _job: through rfpipe.launch)
+    train_cell(_job)      -> model.pt, gradvar.parquet             (rotation, mog, images; _job: through
+                                                                    rfpipe.launch, then the evaluation below)
     evaluate_cell         -> metrics.parquet, trajectories.parquet (rotation, mog)
     generate_reflow_pairs -> reflow_pairs.pt                       (any trained cell, on request)
     gaussian_variance     -> variance.parquet                      (every cell of a gaussian_variance experiment)
@@ -176,12 +177,19 @@ def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | o
 
 
 def train_cell_job(settings: dict[str, Any], data: str, model: str, gradvar: str, checkpoint: str | None = None,
-                   log: str | None = None, threads: int = 1) -> None:
+                   log: str | None = None, threads: int = 1, evaluation: dict[str, str] | None = None) -> None:
     """:func:`train_cell` as a job of :mod:`rfpipe.launch`: logs to ``log``, with as many torch threads as the
-    Slurm allocation has CPUs (``SLURM_CPUS_PER_TASK``) or ``threads``. Resumable through ``checkpoint``."""
+    Slurm allocation has CPUs (``SLURM_CPUS_PER_TASK``) or ``threads``. Resumable through ``checkpoint``.
+
+    With ``evaluation`` (the output paths of :func:`evaluate_cell`, or of :func:`evaluate_image_cell` for
+    ``images``), the trained cell is then evaluated in the same process: one job per cell, one start-up.
+    """
     threads = int(os.environ.get("SLURM_CPUS_PER_TASK", threads))
     with log_to(log, threads):
         train_cell(settings, data, model, gradvar, checkpoint=checkpoint)
+        if evaluation:
+            evaluate = evaluate_image_cell if settings["kind"] == "images" else evaluate_cell
+            evaluate(settings, data, model, **evaluation)
 
 
 def evaluate_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,

@@ -1,5 +1,5 @@
-# Image experiments (claims C6, C7): the decoded image cache, each cell's noise/OT pairing, evaluation and
-# report. Training runs through the shared `train` rule; the ReFlow teacher's pairs through `reflow_pairs`.
+# Image experiments (claims C6, C7): the decoded image cache, each cell's noise/OT pairing and the report.
+# Training and evaluation run in `train_images` (train.smk); the ReFlow teacher's pairs through `reflow_pairs`.
 
 
 rule images_cache:
@@ -38,29 +38,6 @@ rule image_data:
         "../envs/rfpipe.yaml"
     script:
         "../scripts/image_data.py"
-
-
-rule evaluate_images:
-    input:
-        data=cell_data,
-        model=f"{RESULTS}/{{experiment}}/cells/{{cell}}/model.pt",
-    output:
-        metrics=f"{RESULTS}/{{experiment}}/cells/{{cell}}/metrics.parquet",
-        samples=f"{RESULTS}/{{experiment}}/cells/{{cell}}/samples.parquet",
-        grid=f"{RESULTS}/{{experiment}}/cells/{{cell}}/grid.pt",
-    params:
-        settings=cell_settings,
-    threads: THREADS
-    wildcard_constraints:
-        experiment=experiments_of("images"),
-    log:
-        f"{RESULTS}/{{experiment}}/logs/evaluate/{{cell}}.log",
-    benchmark:
-        f"{RESULTS}/{{experiment}}/benchmarks/evaluate/{{cell}}.tsv"
-    conda:
-        "../envs/rfpipe.yaml"
-    script:
-        "../scripts/evaluate_images.py"
 
 
 rule report_images:

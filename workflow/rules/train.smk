@@ -13,18 +13,26 @@ for _path, _reason in damaged_outputs([f"{RESULTS}/{name}" for name in SWEEP.exp
         sys.stderr.write(f"rfpipe: {_path} is damaged ({_reason}); removed ({_removed}) to be made again\n")
 
 
+# One job per cell: train it, then evaluate it in the same process (rfpipe.pipeline.train_cell_job), so torch and
+# the data are loaded once per cell. Rotation and mog cells write trajectories, image cells per-sample distances
+# and the images of the grid figure.
+CELL = f"{RESULTS}/{{experiment}}/cells/{{cell}}"
+
+
 rule train:
     input:
         data=cell_data,
     output:
-        model=f"{RESULTS}/{{experiment}}/cells/{{cell}}/model.pt",
-        gradvar=f"{RESULTS}/{{experiment}}/cells/{{cell}}/gradvar.parquet",
+        model=f"{CELL}/model.pt",
+        gradvar=f"{CELL}/gradvar.parquet",
+        metrics=f"{CELL}/metrics.parquet",
+        trajectories=f"{CELL}/trajectories.parquet",
     params:
         settings=cell_settings,
         checkpoint=lambda w: f"{RESULTS}/{w.experiment}/checkpoints/{w.cell}/state.pt",
     threads: 1 if CONFIG["executor"] == "slurm" else THREADS
     wildcard_constraints:
-        experiment=experiments_of("rotation", "mog", "images"),
+        experiment=experiments_of("rotation", "mog"),
     log:
         f"{RESULTS}/{{experiment}}/logs/train/{{cell}}.log",
     benchmark:
@@ -33,3 +41,14 @@ rule train:
         "../envs/rfpipe.yaml"
     script:
         "../scripts/train.py"
+
+
+use rule train as train_images with:
+    output:
+        model=f"{CELL}/model.pt",
+        gradvar=f"{CELL}/gradvar.parquet",
+        metrics=f"{CELL}/metrics.parquet",
+        samples=f"{CELL}/samples.parquet",
+        grid=f"{CELL}/grid.pt",
+    wildcard_constraints:
+        experiment=experiments_of("images"),

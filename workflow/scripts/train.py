@@ -1,4 +1,5 @@
-# Thin wrapper: one training cell through rfpipe.launch, which calls rfpipe.pipeline.train_cell_job here
+# Thin wrapper: one training cell, then its evaluation, through rfpipe.launch, which calls
+# rfpipe.pipeline.train_cell_job here
 # (executor local) or in a Slurm job submitted with submitit (executor slurm). This process imports
 # rfpipe.launch only, never torch, so a waiting cell costs about 30 MB on the submit host.
 import _checkout  # noqa: F401  (this checkout's rfpipe first)
@@ -18,6 +19,8 @@ run(
         "checkpoint": snakemake.params.checkpoint,
         "log": snakemake.log[0],
         "threads": config.get("threads", 1),
+        # The cell's evaluation outputs (metrics and per-kind extras): evaluated in the same job.
+        "evaluation": {k: v for k, v in snakemake.output.items() if k not in ("model", "gradvar")},
     },
     executor=config.get("executor", "local"),
     resources=SlurmResources.from_mapping(resources),
