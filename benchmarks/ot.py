@@ -34,7 +34,7 @@ def _data(shape: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     if shape == "mnist":
         images = load_images("mnist5k", 28)[:n]
     else:
-        images = torch.rand((n, 3, 64, 64), generator=gen) * 2 - 1
+        images = torch.rand((n, 3, 64, 64), generator=gen).mul_(2).sub_(1)
     return torch.randn(images.shape, generator=gen), images
 
 

@@ -7,7 +7,8 @@
 - :func:`blockwise_assignment`: the large-N path. Both sets are sorted along their pooled first principal
   direction, cut into consecutive blocks of ``block`` points, and each pair of matching blocks is solved
   exactly: memory 8 block^2 bytes, time (N / block) times one exact block solve. Its cost is never below
-  the exact optimum; :func:`assignment_cost` measures the excess (``benchmarks/ot.py`` prints it).
+  the exact optimum; :func:`assignment_cost` measures the excess (``benchmarks/ot.py`` prints it: about 1 %
+  at blocks of 500 of N = 5,000 images, no better than random blocks in these dimensions; exact in 1-D).
 - :func:`ot_assignment` picks the exact solver up to ``exact_max`` points and the blockwise path above.
 """
 
@@ -80,6 +81,11 @@ def ot_assignment(x_0: Tensor, x_1: Tensor, exact_max: int = EXACT_MAX, block: i
     return blockwise_assignment(x_0, x_1, block)
 
 
-def assignment_cost(x_0: Tensor, x_1: Tensor, cols: Tensor) -> float:
-    """Mean squared distance of the matched pairs, (1/N) sum_i ||x_0^i - x_1^{cols_i}||^2."""
-    return float(((_flat(x_0) - _flat(x_1[cols])) ** 2).sum(1).mean())
+def assignment_cost(x_0: Tensor, x_1: Tensor, cols: Tensor, chunk: int = 4096) -> float:
+    """Mean squared distance of the matched pairs, (1/N) sum_i ||x_0^i - x_1^{cols_i}||^2 (float64, ``chunk``
+    rows at a time)."""
+    total = 0.0
+    for start in range(0, x_0.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        total += float(((_flat(x_0[rows]) - _flat(x_1[cols[rows]])) ** 2).sum())
+    return total / x_0.shape[0]
