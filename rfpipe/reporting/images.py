@@ -165,7 +165,7 @@ def plot_image_grid(experiment: Experiment, cells_dir: str | os.PathLike, path: 
                     ax.imshow(_show(batch[j]), cmap="gray", vmin=0, vmax=1)
             axs[5 * b + r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
         axs[5 * b, 0].set_title(", ".join(f"{k}={v}" for k, v in key) + f", seed={seed}", loc="left", fontsize=9)
-    fig.subplots_adjust(wspace=0.05, hspace=0.15)
+    fig.subplots_adjust(wspace=0.05, hspace=0.35)
     save_figure(fig, path)
 
 
