@@ -189,7 +189,7 @@ def report_images(experiment: Experiment, cells_dir: str | os.PathLike, tables_d
     mm = metrics[(metrics["split"] == "train") & metrics["metric"].isin(L2)].copy()
     mm["setting"] = mm[axes].astype(str).agg(", ".join, axis=1) if axes else "all"
     grid = sns.catplot(data=mm, kind="point", x="sigma", y="value", hue="metric", col="coupling", row="setting",
-                       errorbar=("ci", 95), dodge=0.2, height=2.8, aspect=1.2, sharey=False)
+                       errorbar=("ci", 95), seed=0, dodge=0.2, height=2.8, aspect=1.2, sharey=False)
     grid.set_axis_labels("sigma", "L2 from the endpoint (training sources)")
     save_figure(grid.figure, figures / "l2.png")
     plot_image_grid(experiment, cells_dir, figures / "image_grid.png", verdict_sigma=st["verdict_sigma"])

@@ -105,7 +105,7 @@ def report_mog(experiment: Experiment, cells_dir: str | os.PathLike, tables_dir:
     mm = metrics[metrics["metric"].isin(METRICS)].copy()
     mm["setting"] = mm[axes].astype(str).agg(", ".join, axis=1) if axes else "all"
     grid = sns.catplot(data=mm, kind="point", x="sigma", y="value", hue="coupling", col="metric", row="setting",
-                       errorbar=("ci", 95), dodge=0.25 if mm["coupling"].nunique() > 1 else False, height=2.8,
+                       errorbar=("ci", 95), seed=0, dodge=0.25 if mm["coupling"].nunique() > 1 else False, height=2.8,
                        aspect=1.2, sharey=False)
     grid.set(yscale="symlog")
     save_figure(grid.figure, figures / "mmd.png")

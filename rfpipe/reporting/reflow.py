@@ -60,7 +60,7 @@ def report_reflow(experiment: Experiment, cells_dir: str | os.PathLike, tables_d
     write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
                 f"{experiment.name}: claim C8 (ReFlow stalls at a straight coupling)")
     grid = sns.relplot(data=frame[frame["metric"].isin(["coupling_shift", "straightness"])], kind="line",
-                       x="round", y="value", hue="sigma", style="coupling", col="metric", errorbar=("ci", 95),
+                       x="round", y="value", hue="sigma", style="coupling", col="metric", errorbar=("ci", 95), seed=0,
                        marker="o", height=2.8, aspect=1.2, facet_kws={"sharey": False})
     grid.set(yscale="log")
     save_figure(grid.figure, figures / "reflow.png")

@@ -76,7 +76,8 @@ def plot_gradvar(gradvar: pd.DataFrame, setting_axes: list[str], path: Path) -> 
     g = gradvar[gradvar["t_bin"].isna()].copy()
     g["setting"] = label(g, setting_axes)
     grid = sns.relplot(data=g, kind="line", x="step", y="grad_var_trace", hue="sigma", col="coupling",
-                       row="setting" if setting_axes else None, errorbar=("ci", 95), palette="viridis", height=2.8, aspect=1.3,
+                       row="setting" if setting_axes else None, errorbar=("ci", 95), seed=0,
+                       palette="viridis", height=2.8, aspect=1.3,
                        facet_kws={"sharey": False})
     grid.set(yscale="log")
     save_figure(grid.figure, path)
@@ -89,7 +90,8 @@ def plot_gradvar_t(gradvar: pd.DataFrame, setting_axes: list[str], path: Path) -
     g["t"] = (g["t_low"] + g["t_high"]) / 2
     g["setting"] = label(g, setting_axes)
     grid = sns.relplot(data=g, kind="line", x="t", y="grad_var_trace", hue="sigma", col="coupling",
-                       row="setting" if setting_axes else None, errorbar=("ci", 95), marker="o", palette="viridis", height=2.8,
+                       row="setting" if setting_axes else None, errorbar=("ci", 95), seed=0,
+                       marker="o", palette="viridis", height=2.8,
                        aspect=1.3, facet_kws={"sharey": False})
     grid.set(yscale="log")
     save_figure(grid.figure, path)
