@@ -8,12 +8,12 @@ function (``workflow/rules/common.smk``) before it builds the job graph.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from workflow_copy import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ROOT / "tests" / "bad_configs"
@@ -51,11 +51,7 @@ def test_cli_validate_refuses(path: Path, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch copy of the workflow, so that no .snakemake folder appears in the checkout."""
-    dest = tmp_path_factory.mktemp("badwf")
-    shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
-    shutil.copytree(ROOT / "workflow", dest / "workflow", symlinks=True)
-    shutil.copytree(ROOT / "config", dest / "config")
-    return dest
+    return copy_workflow(tmp_path_factory.mktemp("badwf"))
 
 
 DATA_CASES = {"images_missing_celeba_folder"}

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from workflow_copy import copy_workflow
 import torch
 
 from rfpipe.integrity import CorruptFileError, cell_name, check_file, damaged_files, read_failure
@@ -466,13 +467,9 @@ WF_CONFIG: dict[str, Any] = {
 
 
 def _workflow(dest: Path, config: dict[str, Any] = WF_CONFIG) -> Path:
-    import shutil
-
     import yaml
 
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
-    shutil.copytree(ROOT / "workflow", dest / "workflow", symlinks=True)
+    copy_workflow(dest, configs=False)
     (dest / "config").mkdir()
     (dest / "config" / "faults.yaml").write_text(yaml.safe_dump(config))
     return dest

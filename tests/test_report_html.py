@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_copy import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -39,10 +40,7 @@ def _snakemake(workdir: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A finished trimmed run and its report: the working directory, results dir and the report's data."""
-    workdir = tmp_path_factory.mktemp("report_wf")
-    shutil.copy(ROOT / "Snakefile", workdir / "Snakefile")
-    shutil.copytree(ROOT / "workflow", workdir / "workflow", symlinks=True)
-    shutil.copytree(ROOT / "config", workdir / "config")
+    workdir = copy_workflow(tmp_path_factory.mktemp("report_wf"))
     config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
     config["results_dir"] = "results/report_test"
     config["experiments"] = {k: v for k, v in config["experiments"].items() if v["kind"] in KINDS}

@@ -7,7 +7,6 @@ new cells.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,18 +18,14 @@ import yaml
 
 from rfpipe.config import load_config
 from rfpipe.sweep import Sweep
+from workflow_copy import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 EXPERIMENT = "rotation"
 
 
-def _copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
-    shutil.copytree(ROOT / "workflow", dest / "workflow", symlinks=True)
-    shutil.copytree(ROOT / "config", dest / "config")
-    return dest
+_copy_workflow = copy_workflow
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
