@@ -460,7 +460,7 @@ WF_CONFIG: dict[str, Any] = {
     "threads": 1,
     "experiments": {"rotation": {
         "kind": "rotation", "grid": {"sigma": [0.05], "coupling": ["rotated"], "seed": [0]},
-        "n_pairs": 32, "n_test": 16, "width": 32, "depth": 2, "steps": 3000, "batch_size": 32, "probe_every": 100,
+        "n_pairs": 32, "n_test": 16, "width": 32, "depth": 2, "steps": 10000, "batch_size": 32, "probe_every": 100,
         "probe_size": 16, "t_bins": 2, "checkpoint_every": 100, "solver_steps": [5], "n_trajectories": 2,
     }},
 }
