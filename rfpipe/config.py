@@ -234,7 +234,22 @@ def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str
             if key in props and key not in ("kind", "grid"):
                 exp[key] = _canonical(exp[key], props[key])
         _check_cross(name, kind, exp, grid, check_data)
+        if check_data and out["executor"] == "local":
+            _check_device(exp, grid, where)
     return out
+
+
+def _check_device(exp: dict[str, Any], grid: dict[str, list[Any]], where: str) -> None:
+    """``device: cuda`` runs here with the local executor: refuse it before any job if this machine has no GPU
+    (under Slurm the jobs' nodes, not the submit host, have the GPUs)."""
+    key, values = (f"{where}.grid.device", grid["device"]) if "device" in grid else (f"{where}.device",
+                                                                                     [exp.get("device", "cpu")])
+    if "cuda" in values:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{key}: 'cuda', but torch sees no CUDA GPU on this machine and the executor is "
+                              "'local'; allowed here: cpu or auto (or run with --profile slurm on GPU nodes)")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

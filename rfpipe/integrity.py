@@ -12,17 +12,25 @@ CPU) leaves a failure record ``failed.json`` beside its resume checkpoint,
 ``<results>/<experiment>/checkpoints/<cell>/failed.json``, with the error and the cell's settings. While the
 record matches the cell's current settings, the workflow leaves that cell out of its experiment's report
 (which lists it as failed) instead of training it again; delete the record, or change the settings, to retry.
+
+Shared results folders. Snakemake locks the outputs of a run per working directory, so two checkouts whose
+configs name the same (absolute) ``results_dir`` would not see each other. Each run therefore claims the
+folder for its working directory (:func:`claim_results`, a shared ``flock`` that the kernel drops when the
+process ends, so no stale lock outlives a kill), and a run from another working directory is refused while
+the claim is held.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FAILED", "CorruptFileError", "cell_name", "check_file", "checkpoint_path", "damaged_files",
+__all__ = ["FAILED", "CorruptFileError", "ResultsInUseError", "cell_name", "claim_results", "check_file", "checkpoint_path", "damaged_files",
            "damaged_outputs", "failed_cells", "failure_record", "read_failure", "remove_damaged", "remove_failure",
            "settings_tag", "write_failure"]
 
@@ -145,14 +153,20 @@ def checkpoint_path(experiment_dir: str | os.PathLike, cell_path: str) -> Path:
     return Path(experiment_dir) / "checkpoints" / cell_path / "state.pt"
 
 
-def failed_cells(experiment_dir: str | os.PathLike, cells: dict[str, Any]) -> dict[str, dict[str, str]]:
+def failed_cells(experiment_dir: str | os.PathLike, cells: dict[str, Any],
+                 teachers: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
     """Cell path -> failure record, for the ``cells`` (path -> :class:`rfpipe.sweep.Cell`) of the experiment
-    in ``experiment_dir`` that have one matching their current settings."""
+    in ``experiment_dir`` that have one matching their current settings. A cell whose teacher (``teachers``: cell
+    path -> the path of the cell whose flow makes its data, :meth:`rfpipe.sweep.Experiment.teachers`) failed has
+    failed too: its record is the teacher's."""
     out = {}
     for path, cell in cells.items():
         record = read_failure(checkpoint_path(experiment_dir, path), cell.settings)
         if record is not None:
             out[path] = record
+    for path, teacher in (teachers or {}).items():
+        if teacher in out and path not in out:
+            out[path] = {**out[teacher], "error": f"its teacher cell {teacher} failed: {out[teacher]['error']}"}
     return out
 
 
@@ -184,3 +198,42 @@ def remove_damaged(path: str | os.PathLike) -> list[Path]:
     for p in removed:
         p.unlink(missing_ok=True)
     return removed
+
+
+CLAIMS = ".rfpipe-claims"
+"""Folder, inside a results folder, of the claims of the working directories whose runs use it."""
+
+
+class ResultsInUseError(RuntimeError):
+    """The results folder is in use by a run from another working directory; the message names both."""
+
+
+def claim_results(results_dir: str | os.PathLike, workdir: str | os.PathLike) -> int:
+    """Claim ``results_dir`` for the runs of ``workdir`` (Snakemake's working directory) for the life of this
+    process; returns the claim's file descriptor (keep it open).
+
+    Runs from the same ``workdir`` share the claim (Snakemake's own lock keeps them apart); while a run from
+    another working directory holds one, :class:`ResultsInUseError` is raised. Two runs that start together may
+    both be refused; neither writes anything.
+    """
+    claims = Path(results_dir) / CLAIMS
+    claims.mkdir(parents=True, exist_ok=True)
+    where = os.path.realpath(workdir)
+    mine = claims / f"{hashlib.sha256(where.encode()).hexdigest()[:16]}.lock"
+    fd = os.open(mine, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    if os.fstat(fd).st_size == 0:
+        os.write(fd, f"{where}\n".encode())
+    for other in sorted(claims.glob("*.lock")):
+        if other.name == mine.name:
+            continue
+        with open(other, "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: nobody holds that claim now
+            except BlockingIOError:
+                os.close(fd)
+                holder = f.read().decode(errors="replace").strip() or other.name
+                raise ResultsInUseError(
+                    f"results folder {Path(results_dir).resolve()} is in use by a run in {holder}; wait for it to end "
+                    f"or give this checkout its own results_dir") from None
+    return fd

@@ -139,6 +139,20 @@ def _load_model(settings: dict[str, Any], model: str | os.PathLike) -> torch.nn.
     return net.eval()
 
 
+@contextlib.contextmanager
+def _recorded_failure(settings: dict[str, Any], output: str | os.PathLike,
+                      checkpoint: str | os.PathLike | None) -> Iterator[None]:
+    """A NaN or inf (``FloatingPointError``) inside names the cell of ``output``; with ``checkpoint`` it is
+    recorded beside it (:func:`rfpipe.integrity.write_failure`), so that the report can mark the cell."""
+    try:
+        yield
+    except FloatingPointError as exc:
+        err = FloatingPointError(f"cell {cell_name(output)}: {exc}")
+        if checkpoint is not None:
+            log.error("%s (failure recorded in %s)", err, write_failure(checkpoint, cell_name(output), settings, err))
+        raise err from None
+
+
 def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,
                gradvar: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> None:
     """Train one cell on its data; write the weights to ``model`` and the probe log to ``gradvar``.
@@ -159,15 +173,10 @@ def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | o
     tag = json.dumps(settings, sort_keys=True)
     if checkpoint is not None:
         remove_failure(checkpoint)  # a new attempt
-    try:
+    with _recorded_failure(settings, model, checkpoint):
         result = train(net, sampler, interpolant, config, seed=settings["seed"],
                        on_probe=lambda step: log.info("step %d", step), checkpoint=checkpoint,
                        checkpoint_every=settings["checkpoint_every"], tag=tag)
-    except FloatingPointError as exc:  # NaN or inf: name the cell; record it, so the report can mark it
-        err = FloatingPointError(f"cell {cell_name(model)}: {exc}")
-        if checkpoint is not None:
-            log.error("%s (failure recorded in %s)", err, write_failure(checkpoint, cell_name(model), settings, err))
-        raise err from None
     log.info("trained %d steps in %.1f s, final batch loss %.4g", config.steps, time.perf_counter() - start,
              result.final_loss)
     write_parquet(pa.Table.from_pylist(result.probes, schema=GRADVAR_SCHEMA), gradvar)
@@ -281,8 +290,12 @@ def generate_reflow_pairs(settings: dict[str, Any], data: str | os.PathLike, mod
     log.info("reflow pairs: %d sources, %s with %d steps -> %s", x_0.shape[0], settings["solver"], steps, pairs)
 
 
-def reflow_cell(settings: dict[str, Any], out: str | os.PathLike) -> None:
-    """Round 0 and the ReFlow rounds of one cell (:func:`rfpipe.reflow.reflow`); one row per round and metric."""
+def reflow_cell(settings: dict[str, Any], out: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> None:
+    """Round 0 and the ReFlow rounds of one cell (:func:`rfpipe.reflow.reflow`); one row per round and metric.
+
+    A NaN or inf in any round stops the cell naming it; with ``checkpoint`` (the cell's checkpoint path, as for
+    :func:`train_cell`) a failure record goes beside it, so that the report marks the cell as failed.
+    """
     gen = torch.Generator().manual_seed(settings["seed"])
     d, n, shift = settings["dim"], settings["n_pairs"], settings["shift"]
     x_0 = torch.randn(n, d, generator=gen)
@@ -294,10 +307,13 @@ def reflow_cell(settings: dict[str, Any], out: str | os.PathLike) -> None:
     def make_model() -> MLP:
         return MLP(d, settings["width"], settings["depth"], settings["activation"])
 
+    if checkpoint is not None:
+        remove_failure(checkpoint)  # a new attempt
     torch.manual_seed(settings["seed"])
-    rounds = reflow(make_model, x_0, x_1, "paired" if settings["coupling"] == "ot" else "independent", x_1_ot,
-                    Interpolant(settings["sigma"], settings["noise"]), config, settings["rounds"], settings["seed"],
-                    settings["solver_steps"], settings["solver"])
+    with _recorded_failure(settings, out, checkpoint):
+        rounds = reflow(make_model, x_0, x_1, "paired" if settings["coupling"] == "ot" else "independent", x_1_ot,
+                        Interpolant(settings["sigma"], settings["noise"]), config, settings["rounds"],
+                        settings["seed"], settings["solver_steps"], settings["solver"])
     chord = float((x_1 - x_0).norm(dim=1).mean())
     rows = []
     for r in rounds:

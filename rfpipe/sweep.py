@@ -123,6 +123,11 @@ class Experiment:
         raise KeyError(f"experiment {self.name!r} has no independent cell at sigma {want['teacher_sigma']} for "
                        f"the reflow data {data_path!r}")
 
+    def teachers(self) -> dict[str, str]:
+        """Cell path -> the path of its :meth:`teacher`, for every cell trained on ``reflow`` pairs."""
+        return {path: self.teacher(cell.data_path).path for path, cell in self.cells.items()
+                if cell.settings.get("coupling") == "reflow"}
+
     def data_paths(self) -> list[str]:
         """Every distinct data path of the experiment."""
         return sorted({c.data_path for c in self.cells.values()})

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from rfpipe.config import ConfigError, load_config, load_schema, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_filled_from_schema(base_config: dict[str, Any]) -> None:
@@ -127,3 +130,27 @@ def test_cli_reports_config_error_in_one_line(tmp_path, base_config: dict[str, A
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "rfpipe config error: experiments.rotation.grid.sigma[0]: -1.0 is less than the minimum of 0"]
+
+
+@pytest.mark.parametrize("in_grid", [False, True])
+def test_cuda_without_gpu_refused_locally_only(in_grid: bool) -> None:
+    """``device: cuda`` (fixed or a grid axis) with the local executor needs a GPU here: without one it is refused
+    naming the key; with the Slurm executor (GPUs on the jobs' nodes) or in a dry run (check_data=False) it is not."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    exp = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())["experiments"]["images"]
+    if in_grid:
+        exp["grid"]["device"] = ["cpu", "cuda"]
+    else:
+        exp["device"] = "cuda"
+    config = {"experiments": {"images": exp}}
+    key = "experiments.images.grid.device" if in_grid else "experiments.images.device"
+    with pytest.raises(ConfigError, match=rf"^{key}: 'cuda', but torch sees no CUDA GPU .* allowed here: cpu or auto"):
+        validate_config(config)
+    validate_config(config, check_data=False)
+    validate_config({**config, "executor": "slurm"})
+    exp["grid"].pop("device", None)
+    exp["device"] = "auto"
+    validate_config(config)

@@ -282,6 +282,32 @@ def test_diverging_cell_is_named_and_recorded(tmp_path: Path) -> None:
     assert read_failure(paths["checkpoint"], bad) is None and Path(paths["model"]).exists()
 
 
+@pytest.mark.parametrize("coupling", ["ot", "independent"])
+def test_diverging_reflow_cell_is_named_and_recorded(tmp_path: Path, coupling: str) -> None:
+    """A ``reflow`` cell (C8) that diverges stops naming the cell, the step and the quantity, writes no output and
+    leaves a failure record for its settings, as training cells do; a sound attempt removes the record."""
+    from rfpipe.config import validate_config
+    from rfpipe.integrity import checkpoint_path
+    from rfpipe.pipeline import reflow_cell
+    from rfpipe.sweep import Sweep
+
+    config = {"experiments": {"reflow": {"kind": "reflow", "n_pairs": 32, "rounds": 1, "width": 16, "depth": 2,
+              "steps": 5, "batch_size": 16, "solver_steps": 3,
+              "grid": {"sigma": [0.0], "coupling": [coupling], "seed": [0], "lr": [1e6, 1e-3]}}}}
+    exp = Sweep(validate_config(config)).experiments["reflow"]
+    bad, good = (next(c for c in exp.cells.values() if c.settings["lr"] == lr) for lr in (1e6, 1e-3))
+    root = tmp_path / "results" / "reflow"
+    out, checkpoint = root / "cells" / bad.path / "reflow.parquet", checkpoint_path(root, bad.path)
+    with pytest.raises(FloatingPointError, match=rf"^cell reflow/{re.escape(bad.path)}: loss is (inf|nan) at step \d+$"):
+        reflow_cell(bad.settings, out, checkpoint=checkpoint)
+    assert not out.exists()
+    record = read_failure(checkpoint, bad.settings)
+    assert record is not None and record["cell"] == f"reflow/{bad.path}"
+    assert read_failure(checkpoint, good.settings) is None  # other settings: not this failure
+    reflow_cell(good.settings, out, checkpoint=checkpoint)  # the same folder, sound settings: a new attempt
+    assert out.exists() and read_failure(checkpoint, bad.settings) is None
+
+
 def test_failed_cells_marked_in_report(tmp_path: Path) -> None:
     """The report finds failed cells by their failure records (for their current settings only), lists them in
     tables/failed_cells.{csv,md} and closes the Markdown tables it just wrote with a "Failed cells" section;
@@ -314,6 +340,33 @@ def test_failed_cells_marked_in_report(tmp_path: Path) -> None:
     assert (tables / "summary.md").read_text().endswith(f"`{cells[1].path}`.\n")
     mark_failed_cells(failed_cells(exp, tmp_path / "elsewhere"), tables, time.time())
     assert not (tables / "failed_cells.md").exists() and not (tables / "failed_cells.csv").exists()
+
+
+def test_cells_of_a_failed_teacher_are_failed(tmp_path: Path) -> None:
+    """A cell trained on the reflow pairs of a teacher that failed is failed too (the report lists it, with the
+    teacher's record, instead of waiting for pairs that cannot be made); the other cells are not."""
+    import yaml
+
+    from rfpipe.config import validate_config
+    from rfpipe.integrity import checkpoint_path, write_failure
+    from rfpipe.reporting.common import failed_cells
+    from rfpipe.sweep import Sweep
+
+    images = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())["experiments"]["images"]
+    exp = Sweep(validate_config({"experiments": {"images": images}}, check_data=False)).experiments["images"]
+    teachers = exp.teachers()
+    assert set(teachers) == {p for p, c in exp.cells.items() if c.settings["coupling"] == "reflow"} != set()
+    teacher = exp.cells[teachers[min(teachers)]]
+    assert teacher.settings["coupling"] == "independent"
+    root = tmp_path / "images"
+    record = write_failure(checkpoint_path(root, teacher.path), f"images/{teacher.path}", teacher.settings,
+                           FloatingPointError("loss is nan at step 3"))
+    failed = failed_cells(exp, root).set_index("cell")
+    pupils = sorted(p for p, t in teachers.items() if t == teacher.path)
+    assert sorted(failed.index) == sorted([teacher.path, *pupils])
+    for pupil in pupils:
+        assert failed.loc[pupil, "error"] == f"its teacher cell {teacher.path} failed: FloatingPointError: loss is nan at step 3"
+        assert failed.loc[pupil, "record"] == str(record)
 
 
 def test_remove_damaged_takes_the_whole_cell(tmp_path: Path) -> None:
@@ -507,26 +560,37 @@ def _outputs(workdir: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """A run of WF_CONFIG during which a second snakemake was started on the same folder; (its working
-    directory, the second one's result)."""
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, subprocess.CompletedProcess[str]]]:
+    """A run of WF_CONFIG during which a second snakemake was started on the same folder, from the same working
+    directory and from another checkout whose config names the same results folder; (the first run's working
+    directory, {"same": result, "other": result})."""
     workdir = _workflow(tmp_path_factory.mktemp("first"))
+    elsewhere = _workflow(tmp_path_factory.mktemp("other"), {**WF_CONFIG, "results_dir": str(workdir / "results")})
     first = subprocess.Popen(_snakemake_cmd(TARGET), cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, start_new_session=True)
     locks = workdir / ".snakemake" / "locks"
     _wait_for(lambda: locks.is_dir() and any(locks.iterdir()), first, "the lock")
-    second = _snakemake(workdir, TARGET)
+    second = {"same": _snakemake(workdir, TARGET),
+              "other": _snakemake(elsewhere, str(workdir / "results" / "rotation" / "cells" / CELL / "metrics.parquet"))}
+    assert first.poll() is None, "the first run ended before the second ones were refused: make it longer"
     out, _ = first.communicate(timeout=600)
     assert first.returncode == 0, out[-3000:]
     return workdir, second
 
 
-def test_second_pipeline_on_the_same_folder_is_refused(finished: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
-    """A second snakemake started while the first runs refuses at once with Snakemake's lock message and changes
-    nothing; the first completes, every output whole."""
+def test_second_pipeline_on_the_same_folder_is_refused(
+        finished: tuple[Path, dict[str, subprocess.CompletedProcess[str]]]) -> None:
+    """A second snakemake started while the first runs refuses at once, from the same working directory with
+    Snakemake's lock message, from another checkout sharing the results folder with rfpipe's (naming the folder
+    and the first run's directory), and changes nothing; the first completes, every output whole."""
     workdir, second = finished
-    assert second.returncode != 0
-    assert "Directory cannot be locked" in second.stdout + second.stderr
+    assert second["same"].returncode != 0
+    assert "Directory cannot be locked" in second["same"].stdout + second["same"].stderr
+    other = second["other"]
+    assert other.returncode != 0
+    assert (f"rfpipe: results folder {(workdir / 'results').resolve()} is in use by a run in {workdir.resolve()}; "
+            "wait for it to end or give this checkout its own results_dir") in other.stderr, other.stderr[-3000:]
+    assert "Traceback" not in other.stderr
     outputs = _outputs(workdir)
     assert {Path(p).name for p in outputs} == {"data.pt", "model.pt", "gradvar.parquet", "metrics.parquet",
                                                "trajectories.parquet"}
@@ -534,8 +598,8 @@ def test_second_pipeline_on_the_same_folder_is_refused(finished: tuple[Path, sub
 
 
 @pytest.mark.slow  # about 35 s; the library-level kill test above runs by default
-def test_snakemake_killed_then_rerun_resumes_and_equals(finished: tuple[Path, subprocess.CompletedProcess[str]],
-                                                         tmp_path: Path) -> None:
+def test_snakemake_killed_then_rerun_resumes_and_equals(
+        finished: tuple[Path, dict[str, subprocess.CompletedProcess[str]]], tmp_path: Path) -> None:
     """snakemake SIGKILLed (with its training job) mid-training, then `snakemake --unlock` and the same command
     again: the cell resumes from its checkpoint and every output and table equals, byte for byte, those of the
     uninterrupted run in another folder (so also: the same config gives the same bytes, run from scratch)."""
@@ -557,7 +621,7 @@ def test_snakemake_killed_then_rerun_resumes_and_equals(finished: tuple[Path, su
     assert _outputs(workdir) == reference
 
 
-def test_damaged_output_is_reported_and_remade(finished: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_damaged_output_is_reported_and_remade(finished: tuple[Path, dict[str, subprocess.CompletedProcess[str]]]) -> None:
     """A truncated model.pt would look up to date to Snakemake: the workflow reports it with its path when it
     starts (a dry run only reports it), removes it with the rest of its cell, and trains and evaluates the cell
     again: the same bytes as before the damage."""
@@ -582,38 +646,78 @@ FAILING_CONFIG: dict[str, Any] = {
         **{k: v for k, v in WF_CONFIG["experiments"]["rotation"].items() if k != "grid"},
         "grid": {"sigma": [0.0, 0.05], "coupling": ["rotated"], "seed": [0], "lr": [0.003, 1.0e6]},
         "steps": 20, "probe_every": 10, "checkpoint_every": 10,
+    }, "reflow": {
+        "kind": "reflow", "n_pairs": 32, "rounds": 1, "width": 16, "depth": 2, "steps": 5, "batch_size": 16,
+        "solver_steps": 3, "grid": {"sigma": [0.0], "coupling": ["independent"], "seed": [0], "lr": [0.003, 1.0e6]},
     }},
 }
 
 
 @pytest.mark.slow  # about 50 s; test_failed_cells_marked_in_report covers the report side by default
 def test_nan_cell_fails_alone_and_the_report_marks_it(tmp_path: Path) -> None:
-    """Cells that diverge (lr 1e6) fail with the cell, step and quantity in their log while, with --keep-going,
-    every other cell trains and evaluates; the next run writes the report without them and lists them as failed
-    (failed_cells.md, and a closing section in the other tables) instead of training them again."""
+    """Cells that diverge (lr 1e6), training cells and a ``reflow`` cell (C8), fail with the cell, step and
+    quantity in their log while, with --keep-going, every other cell runs; the next run writes the reports
+    without them and lists them as failed (failed_cells.md, and a closing section in the other tables) instead of
+    running them again."""
     workdir = _workflow(tmp_path / "nan", FAILING_CONFIG)
-    report = "results/rotation/tables/summary.md"
-    first = _snakemake(workdir, "--keep-going", report)
+    reports = ["results/rotation/tables/summary.md", "results/reflow/tables/summary.md"]
+    first = _snakemake(workdir, "--keep-going", *reports)
     assert first.returncode != 0
-    exp = workdir / "results" / "rotation"
-    bad = [f"lr=1000000.0/coupling=rotated/sigma={s}/seed=0" for s in (0.0, 0.05)]
-    for cell in bad:
-        log = (exp / "logs" / "train" / f"{cell}.log").read_text()
-        assert f"FloatingPointError: cell rotation/{cell}: loss is inf at step 1" in log
-        assert (exp / "checkpoints" / cell / "failed.json").exists()
-        assert not (exp / "cells" / cell / "model.pt").exists()
-    good = [c.replace("1000000.0", "0.003") for c in bad]
-    assert all((exp / "cells" / c / "metrics.parquet").exists() for c in good)
-    second = _snakemake(workdir, report)
+    results = workdir / "results"
+    bad = {"rotation": [f"lr=1000000.0/coupling=rotated/sigma={s}/seed=0" for s in (0.0, 0.05)],
+           "reflow": ["lr=1000000.0/coupling=independent/sigma=0.0/seed=0"]}
+    rules = {"rotation": ("train", "model.pt", "metrics.parquet"), "reflow": ("reflow", "reflow.parquet", "reflow.parquet")}
+    for name, cells in bad.items():
+        rule, output, last = rules[name]
+        for cell in cells:
+            log = (results / name / "logs" / rule / f"{cell}.log").read_text()
+            assert re.search(rf"FloatingPointError: cell {name}/{re.escape(cell)}: loss is (inf|nan) at step \d+", log)
+            assert (results / name / "checkpoints" / cell / "failed.json").exists()
+            assert not (results / name / "cells" / cell / output).exists()
+        good = [c.replace("1000000.0", "0.003") for c in cells]
+        assert all((results / name / "cells" / c / last).exists() for c in good)
+    second = _snakemake(workdir, *reports)
     assert second.returncode == 0, second.stderr[-3000:]
-    for cell in bad:
-        assert f"rfpipe: cell rotation/{cell} failed (FloatingPointError: cell rotation/{cell}: loss is inf" in second.stderr
-    assert "rule train:" not in second.stdout + second.stderr
-    failed = (exp / "tables" / "failed_cells.md").read_text()
-    assert all(f"| {cell} |" in failed for cell in bad)
-    summary = (exp / "tables" / "summary.md").read_text()
-    assert "## Failed cells" in summary and all(f"`{cell}`" in summary for cell in bad)
-    assert "lr=1000000.0" not in summary.split("## Failed cells")[0]
+    for name, cells in bad.items():
+        for cell in cells:
+            assert f"rfpipe: cell {name}/{cell} failed (FloatingPointError: cell {name}/{cell}: loss is" in second.stderr
+        assert f"rule {rules[name][0]}:" not in second.stdout + second.stderr
+        failed = (results / name / "tables" / "failed_cells.md").read_text()
+        assert all(f"| {cell} |" in failed for cell in cells)
+        summary = (results / name / "tables" / "summary.md").read_text()
+        assert "## Failed cells" in summary and all(f"`{cell}`" in summary for cell in cells)
+        assert "lr=1000000.0" not in summary.split("## Failed cells")[0]
+
+
+def test_pupils_of_a_failed_teacher_are_not_planned(tmp_path: Path) -> None:
+    """With the failure record of a reflow teacher on disk, Snakemake names the teacher and its pupils as failed
+    and plans the images report without them: no job trains either, or makes the pupils' pairs or data."""
+    import yaml
+
+    from rfpipe.config import validate_config
+    from rfpipe.integrity import checkpoint_path, write_failure
+    from rfpipe.sweep import Sweep
+
+    images = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())["experiments"]["images"]
+    config = {"results_dir": "results", "experiments": {"images": images}}
+    workdir = _workflow(tmp_path / "teacher", config)
+    exp = Sweep(validate_config(config, check_data=False)).experiments["images"]
+    teachers = exp.teachers()
+    teacher = exp.cells[teachers[min(teachers)]]
+    pupils = sorted(p for p, t in teachers.items() if t == teacher.path)
+    write_failure(checkpoint_path(workdir / "results" / "images", teacher.path), f"images/{teacher.path}",
+                  teacher.settings, FloatingPointError("loss is nan at step 3"))
+    plan = _snakemake(workdir, "-n", "results/images/tables/summary.md")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert f"rfpipe: cell images/{teacher.path} failed (FloatingPointError: loss is nan at step 3)" in plan.stderr
+    for pupil in pupils:
+        assert f"rfpipe: cell images/{pupil} failed (its teacher cell {teacher.path} failed" in plan.stderr
+    planned = " ".join(re.findall(r"^\s+output: (.*)$", plan.stdout + plan.stderr, flags=re.M))
+    assert "output:" in plan.stdout + plan.stderr and f"cells/{teacher.path}/" not in planned
+    assert all(f"cells/{pupil}/" not in planned and f"data/{exp.cells[pupil].data_path}/" not in planned
+               for pupil in pupils)
+    others = [p for p in exp.cells if p != teacher.path and p not in pupils]
+    assert others and all(f"cells/{p}/model.pt" in planned for p in others)
 
 
 @pytest.mark.parametrize("kind", ["parquet", "pt"])

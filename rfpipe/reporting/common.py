@@ -91,9 +91,9 @@ FAILED_COLUMNS = ["cell", "error", "record"]
 
 
 def failed_cells(experiment: Experiment, experiment_dir: str | os.PathLike) -> pd.DataFrame:
-    """The cells of ``experiment`` whose training stopped on a NaN or inf (their failure records,
-    :mod:`rfpipe.integrity`): one row per cell with its hive path, the error and the record's path."""
-    records = _failure_records(experiment_dir, experiment.cells)
+    """The cells of ``experiment`` whose training stopped on a NaN or inf, or whose teacher's did (their failure
+    records, :mod:`rfpipe.integrity`): one row per cell with its hive path, the error and the record's path."""
+    records = _failure_records(experiment_dir, experiment.cells, experiment.teachers())
     return pd.DataFrame([{"cell": path, **{k: r[k] for k in ("error", "record")}} for path, r in records.items()],
                         columns=FAILED_COLUMNS)
 

@@ -2,15 +2,17 @@
 # workflow/schemas/config.schema.yaml (a link to the copy inside the rfpipe package, so that the command
 # line validates with the same file); rfpipe.config.validate_config applies it, fills its defaults and
 # checks the rules that span several keys, naming the offending key.
+import os
 import sys
 
 from rfpipe.config import ConfigError, validate_config
-from rfpipe.integrity import failed_cells
+from rfpipe.integrity import ResultsInUseError, claim_results, failed_cells
 from rfpipe.sweep import Sweep
 
+DRYRUN = getattr(workflow.output_settings, "dryrun", False)
 try:
     # A dry run reads no data: it plans a paper-scale grid without the paper's CelebA folder present.
-    CONFIG = validate_config(config, check_data=not getattr(workflow.output_settings, "dryrun", False))
+    CONFIG = validate_config(config, check_data=not DRYRUN)
 except ConfigError as err:
     sys.stderr.write(f"rfpipe config error: {err}\n")
     sys.exit(1)
@@ -18,6 +20,15 @@ except ConfigError as err:
 SWEEP = Sweep(CONFIG)
 RESULTS = SWEEP.results_dir
 THREADS = CONFIG["threads"]
+
+# Snakemake's lock is per working directory: refuse a results folder that a run from another checkout is using
+# (its claim lasts as long as that Snakemake process).
+if not DRYRUN:
+    try:
+        _CLAIM = claim_results(RESULTS, os.getcwd())
+    except ResultsInUseError as err:
+        sys.stderr.write(f"rfpipe: {err}\n")
+        sys.exit(1)
 
 
 wildcard_constraints:
@@ -70,9 +81,12 @@ def teacher_pairs_file(wildcards):
 
 
 # Cells whose training stopped on a NaN or inf leave a failure record (rfpipe.integrity) that matches their
-# settings: their experiment's report is then written without them and lists them as failed (a rerun with
-# --keep-going finishes every other cell first). Delete the record, or change the settings, to retry one.
-FAILED = {name: failed_cells(f"{RESULTS}/{name}", exp.cells) for name, exp in SWEEP.experiments.items()}
+# settings, and so have the cells trained on the reflow pairs of a failed teacher: their experiment's report is
+# then written without them and lists them as failed (a rerun with --keep-going finishes every other cell
+# first). Delete the record, or change the settings, to retry one.
+FAILED = {
+    name: failed_cells(f"{RESULTS}/{name}", exp.cells, exp.teachers()) for name, exp in SWEEP.experiments.items()
+}
 for _name, _failed in FAILED.items():
     for _path, _record in _failed.items():
         sys.stderr.write(

@@ -6,7 +6,7 @@
 from rfpipe.integrity import damaged_outputs, remove_damaged
 
 for _path, _reason in damaged_outputs([f"{RESULTS}/{name}" for name in SWEEP.experiments]):
-    if workflow.output_settings.dryrun:
+    if DRYRUN:
         sys.stderr.write(f"rfpipe: {_path} is damaged ({_reason}); a run without -n removes it and makes it again\n")
     else:
         _removed = ", ".join(p.name for p in remove_damaged(_path))
