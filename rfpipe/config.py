@@ -170,14 +170,18 @@ def _check_slurm(resources: dict[str, Any], where: str) -> None:
 
 
 def _check_probe(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
-    probe_sizes = grid.get("probe_size", [settings.get("probe_size")])
+    """Two samples per t-bin: the probe holds probe_size samples with ``probe_batch: fresh``, the step's
+    batch_size with ``train``."""
+    if not (settings.get("probe_every", 0) or "probe_every" in grid):
+        return
     bins = grid.get("t_bins", [settings.get("t_bins")])
-    if settings.get("probe_every", 0) or "probe_every" in grid:
-        for p in probe_sizes:
+    for mode in grid.get("probe_batch", [settings.get("probe_batch", "fresh")]):
+        key = "probe_size" if mode == "fresh" else "batch_size"
+        for n in grid.get(key, [settings.get(key)]):
             for b in bins:
-                if p is not None and b is not None and p < 2 * b:
-                    raise ConfigError(f"{where}.probe_size: {p} must be at least 2 * t_bins = {2 * b} "
-                                      f"(two samples per t-bin)")
+                if n is not None and b is not None and n < 2 * b:
+                    raise ConfigError(f"{where}.{key}: {n} must be at least 2 * t_bins = {2 * b} "
+                                      f"(two samples per t-bin in a probe with probe_batch {mode})")
 
 
 def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str, Any]:

@@ -44,10 +44,10 @@ class TrainConfig:
         probe_size: samples per probe batch, times stratified over [0, 1].
         t_bins: number of equal t-bins for the per-bin statistics.
         lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over ``steps``).
-        probe_batch: ``fresh`` (a separate batch of ``probe_size`` with stratified t, from the probe
-            generator) or ``train`` (the step's own training batch, read off its forward and backward pass at
-            almost no cost; networks of ``nn.Linear`` layers only, else falls back to ``fresh``). Probes are
-            at steps 0, k, 2k, ... (before that step's update), and for ``fresh`` also after the last update.
+        probe_batch: ``train`` (the step's own training batch, read off its forward and backward pass: no
+            extra pass; networks of ``nn.Linear`` layers only, else falls back to ``fresh``) or ``fresh`` (a
+            separate batch of ``probe_size`` with stratified t, from the probe generator). Probes are at steps
+            0, k, 2k, ... (before that step's update), and for ``fresh`` also after the last update.
         ema_decay: d in (0, 1) keeps an exponential moving average w_ema <- d w_ema + (1 - d) w after every
             step and loads it into the model at the end (probes still see the raw weights); 0: off.
     """
@@ -59,7 +59,7 @@ class TrainConfig:
     probe_size: int = 256
     t_bins: int = 10
     lr_schedule: str = "constant"
-    probe_batch: str = "fresh"
+    probe_batch: str = "train"
     ema_decay: float = 0.0
 
 

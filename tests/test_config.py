@@ -69,7 +69,8 @@ BAD: list[tuple[str, Any, str]] = [
     ("experiments.rotation.noise", "pink", r"experiments\.rotation\.noise: 'pink' is not one of \['constant', 'brownian'\]"),
     ("experiments.rotation.solver", "dopri", r"experiments\.rotation\.solver: 'dopri' is not one of \['euler', 'heun', 'rk4'\]"),
     ("experiments.rotation.solver_steps", [5, 10], r"experiments\.rotation\.solver_steps: 10 is even; solver euler then evaluates the field at t = 1/2"),
-    ("experiments.rotation.probe_size", 6, r"experiments\.rotation\.probe_size: 6 must be at least 2 \* t_bins = 8"),
+    ("experiments.rotation.batch_size", 6, r"experiments\.rotation\.batch_size: 6 must be at least 2 \* t_bins = 8 "
+     r"\(two samples per t-bin in a probe with probe_batch train\)"),
     ("experiments.rotation.learning_rate", 0.1, r"experiments\.rotation: Additional properties are not allowed \('learning_rate' was unexpected\)"),
     ("experiments.rotation.sigma", 0.1, r"experiments\.rotation\.sigma: must be listed under experiments\.rotation\.grid"),
     ("experiments.rotation.grid", [0.1], r"experiments\.rotation\.grid: \[0\.1\] is not of type 'object'"),

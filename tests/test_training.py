@@ -109,10 +109,10 @@ def test_probe_does_not_consume_global_rng():
 @pytest.mark.parametrize("steps,every,expected", [(20, 5, [0, 5, 10, 15, 20]), (7, 3, [0, 3, 6, 7]),
                                                   (4, 10, [0, 4]), (3, 1, [0, 1, 2, 3])])
 def test_probe_steps(steps, every, expected):
-    """Probes run at steps 0, k, 2k, ... and at the final step (once), with 1 + t_bins rows each."""
+    """Fresh probes run at steps 0, k, 2k, ... and at the final step (once), with 1 + t_bins rows each."""
     sampler, ip = _translation_sampler(), Interpolant(0.0)
     seen = []
-    cfg = TrainConfig(steps=steps, batch_size=8, probe_every=every, probe_size=12, t_bins=3)
+    cfg = TrainConfig(steps=steps, batch_size=8, probe_every=every, probe_size=12, t_bins=3, probe_batch="fresh")
     res = train(_model(), sampler, ip, cfg, seed=0, on_probe=seen.append)
     assert seen == expected
     probe_steps = sorted({r["step"] for r in res.probes})
@@ -158,8 +158,8 @@ class _Crash(Exception):
 
 
 @pytest.mark.parametrize("crash_at", [10, 30, 70])
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_resume_after_crash_equals_uninterrupted(tmp_path, crash_at, schedule):
+@pytest.mark.parametrize("schedule,probe_batch", [("constant", "fresh"), ("cosine", "fresh"), ("cosine", "train")])
+def test_resume_after_crash_equals_uninterrupted(tmp_path, crash_at, schedule, probe_batch):
     """A run stopped mid-way and restarted from its checkpoint ends with the same weights and the same probe
     rows (no duplicated, no missing steps) as an uninterrupted run."""
     from rfpipe.couplings import PairSampler
@@ -170,7 +170,8 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, crash_at, schedule):
     g = torch.Generator().manual_seed(0)
     x_0 = torch.randn(64, 2, generator=g)
     sampler = PairSampler(x_0, 5 - x_0, "paired")
-    config = TrainConfig(steps=80, batch_size=32, probe_every=10, probe_size=16, t_bins=2, lr_schedule=schedule)
+    config = TrainConfig(steps=80, batch_size=32, probe_every=10, probe_size=16, t_bins=2, lr_schedule=schedule,
+                         probe_batch=probe_batch)
 
     def fresh():
         torch.manual_seed(1)
@@ -191,7 +192,8 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, crash_at, schedule):
     model = fresh()
     out = train(model, sampler, Interpolant(0.05), config, seed=3, checkpoint=ckpt, checkpoint_every=15, tag="a")
     assert out.probes == ref.probes
-    assert [r["step"] for r in out.probes if r["t_bin"] is None] == list(range(0, 81, 10))
+    # probes before the updates of steps 0, 10, ..., 70, and a fresh one after the last update
+    assert [r["step"] for r in out.probes if r["t_bin"] is None] == list(range(0, 71 if probe_batch == "train" else 81, 10))
     for a, b in zip(model.state_dict().values(), ref_model.state_dict().values()):
         assert torch.equal(a, b)
 

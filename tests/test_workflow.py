@@ -80,10 +80,12 @@ def test_sweep_reads_with_typed_partitions(run: Path, sweep: Sweep) -> None:
     frame = ds.dataset([str(p) for p in (_results(run) / "cells").rglob("gradvar.parquet")], format="parquet",
                        partitioning=part, partition_base_dir=str(_results(run) / "cells")).to_table().to_pandas()
     assert set(frame["sigma"]) == {0.0, 0.05} and set(frame["seed"]) == {0, 1}
-    # Probe rows at steps 0, probe_every, ..., steps; one whole-batch row and t_bins rows per probe.
+    # Probe rows at steps 0, probe_every, ... (before each update: the training batch of that step; a fresh probe
+    # batch has one more, after the last update); one whole-batch row and t_bins rows per probe.
     settings = exp.settings
     steps = sorted(frame["step"].unique())
-    assert steps == list(range(0, settings["steps"] + 1, settings["probe_every"]))
+    last = settings["steps"] + (settings["probe_batch"] == "fresh")
+    assert steps == list(range(0, last, settings["probe_every"]))
     per_probe = frame.groupby(["coupling", "sigma", "seed", "step"]).size()
     assert (per_probe == settings["t_bins"] + 1).all()
     assert (frame["grad_var_trace"] >= 0).all() and (frame["grad_mean_sqnorm"] >= 0).all()
