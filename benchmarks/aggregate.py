@@ -9,7 +9,9 @@
    from 0 to ``steps``: 121 to 1,111 rows), written by ``rfpipe.io.write_parquet`` as the pipeline does.
    Then times reading all of it through the reports' reader, ``rfpipe.reporting.common.read_cells``
    (metrics + gradvar, the median of ``--repeat`` reads). Goal: <= 10 s for 1,000 cells.
-2. Times ``snakemake -n --configfile config/paper.yaml`` (the dry run that plans every job of the paper grid),
+2. Times the integrity scan every workflow start runs over those files (``rfpipe.integrity.damaged_outputs``):
+   the first start reads every file back whole, later ones only stat the files recorded as verified.
+3. Times ``snakemake -n --configfile config/paper.yaml`` (the dry run that plans every job of the paper grid),
    from the repository root, the median of ``--repeat`` runs. Goal: <= 10 s.
 
 Run:  .venv/bin/python benchmarks/aggregate.py [--cells 1000] [--repeat 3]
@@ -32,6 +34,7 @@ import pyarrow as pa
 import yaml
 
 from rfpipe.config import validate_config
+from rfpipe.integrity import damaged_outputs
 from rfpipe.io import write_parquet
 from rfpipe.pipeline import GRADVAR_SCHEMA, METRICS_SCHEMA
 from rfpipe.reporting.common import read_cells
@@ -98,6 +101,20 @@ def time_read(experiment: Experiment, cells_dir: Path, repeat: int) -> tuple[flo
     return statistics.median(both), statistics.median(alone_m), *rows
 
 
+def time_scan(experiment_dir: Path, repeat: int) -> tuple[float, float]:
+    """Seconds of the workflow's start-up integrity scan: the first (every file read whole, then recorded), and
+    the median of ``repeat`` later ones (unchanged files only stat'ed)."""
+    start = time.perf_counter()
+    assert damaged_outputs([experiment_dir], remember=True) == []
+    first = time.perf_counter() - start
+    later = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        assert damaged_outputs([experiment_dir], remember=True) == []
+        later.append(time.perf_counter() - start)
+    return first, statistics.median(later)
+
+
 def time_dry_run(repeat: int) -> tuple[float, int]:
     """Median seconds of ``snakemake -n --configfile config/paper.yaml`` and the number of jobs it plans."""
     exe = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
@@ -130,6 +147,7 @@ def main() -> None:
         t_write = time.perf_counter() - start
         t_read, t_metrics, r_metrics, r_gradvar = time_read(experiment, cells_dir, args.repeat)
         assert (r_metrics, r_gradvar) == (n_metrics, n_gradvar), "the reader lost rows"
+        t_scan_first, t_scan_next = time_scan(cells_dir.parent, args.repeat)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -137,6 +155,9 @@ def main() -> None:
     print(f"{f'write the synthetic sweep ({len(experiment.cells)} cells x 2 files)':62s} {t_write:7.2f} {'':>7s}")
     print(f"{f'read_cells metrics.parquet ({r_metrics} rows)':62s} {t_metrics:7.2f} {'':>7s}")
     print(f"{f'read_cells metrics + gradvar ({r_metrics + r_gradvar} rows)':62s} {t_read:7.2f} {10:7.0f}")
+    files = 2 * len(experiment.cells)
+    print(f"{f'start-up integrity scan, first start ({files} files read whole)':62s} {t_scan_first:7.2f} {'':>7s}")
+    print(f"{f'start-up integrity scan, next starts ({files} files verified)':62s} {t_scan_next:7.2f} {'':>7s}")
     if not args.skip_snakemake:
         t_dry, jobs = time_dry_run(args.repeat)
         print(f"{f'snakemake -n --configfile config/paper.yaml ({jobs} jobs)':62s} {t_dry:7.2f} {10:7.0f}")

@@ -30,9 +30,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FAILED", "CorruptFileError", "ResultsInUseError", "cell_name", "claim_results", "check_file", "checkpoint_path", "damaged_files",
-           "damaged_outputs", "failed_cells", "failure_record", "read_failure", "remove_damaged", "remove_failure",
-           "settings_tag", "write_failure"]
+__all__ = ["FAILED", "VERIFIED", "CorruptFileError", "ResultsInUseError", "cell_name", "check_file",
+           "checkpoint_path", "claim_results", "damaged_files", "damaged_outputs", "failed_cells", "failure_record",
+           "read_failure", "remove_damaged", "remove_failure", "settings_tag", "write_failure"]
 
 FAILED = "failed.json"
 """Name of a cell's failure record, beside its checkpoint ``state.pt``."""
@@ -123,10 +123,8 @@ def write_failure(checkpoint: str | os.PathLike, cell: str, settings: dict[str, 
     """Record that ``cell`` failed with ``error`` (atomically); returns the record's path."""
     path = failure_record(checkpoint)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{FAILED}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"cell": cell, "error": f"{type(error).__name__}: {error}",
-                               "settings": settings_tag(settings)}, indent=1) + "\n")
-    os.replace(tmp, path)
+    _write_atomic(path, json.dumps({"cell": cell, "error": f"{type(error).__name__}: {error}",
+                                    "settings": settings_tag(settings)}, indent=1) + "\n")
     return path
 
 
@@ -170,16 +168,62 @@ def failed_cells(experiment_dir: str | os.PathLike, cells: dict[str, Any],
     return out
 
 
-def damaged_outputs(experiment_dirs: list[str | os.PathLike]) -> list[tuple[Path, str]]:
+VERIFIED = ".verified.json"
+"""Name of the record, in an experiment's folder, of its files that passed a whole check at a workflow start."""
+
+
+def damaged_outputs(experiment_dirs: list[str | os.PathLike], remember: bool = False) -> list[tuple[Path, str]]:
     """Damaged ``.pt`` and ``.parquet`` files among the outputs of experiments: every file under ``cells/`` and
     ``data/`` of each folder, and the Parquet files at its top (temporary files, named ``.*``, are skipped).
-    Files over :data:`FULL_CHECK_MAX` bytes are checked for truncation only."""
-    paths: list[Path] = []
+    Files over :data:`FULL_CHECK_MAX` bytes are checked for truncation only.
+
+    A file read back whole is remembered in the folder's :data:`VERIFIED` record (with ``remember``; a dry run
+    writes nothing) by its size, modification time and inode, and is not read again while all three are the
+    same: a later truncation, rewrite or replacement changes them, so a workflow start costs a ``stat`` per
+    unchanged file. (Damage that keeps all three, a bit flip on the disk, is still found when the file is
+    loaded: every reader checks the CRCs.)
+    """
+    out: list[tuple[Path, str]] = []
     for root in map(Path, experiment_dirs):
-        for sub in ("cells", "data"):
-            paths += [p for p in (root / sub).rglob("*") if p.suffix in (".pt", ".parquet")]
+        paths = [p for sub in ("cells", "data") for p in (root / sub).rglob("*") if p.suffix in (".pt", ".parquet")]
         paths += list(root.glob("*.parquet"))
-    return damaged_files(sorted(p for p in paths if not p.name.startswith(".")), full_max=FULL_CHECK_MAX)
+        known = _read_verified(root)
+        verified: dict[str, list[int]] = {}
+        for path in sorted(p for p in paths if not p.name.startswith(".")):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            key, stamp = path.relative_to(root).as_posix(), [st.st_size, st.st_mtime_ns, st.st_ino]
+            if known.get(key) == stamp:
+                verified[key] = stamp
+                continue
+            full = st.st_size <= FULL_CHECK_MAX
+            try:
+                reason = check_file(path, full=full)
+            except FileNotFoundError:
+                continue
+            if reason is not None:
+                out.append((path, reason))
+            elif full:
+                verified[key] = stamp
+        if remember and verified != known and root.is_dir():
+            _write_atomic(root / VERIFIED, json.dumps(verified, sort_keys=True) + "\n")
+    return out
+
+
+def _read_verified(root: Path) -> dict[str, list[int]]:
+    try:
+        record = json.loads((root / VERIFIED).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def remove_damaged(path: str | os.PathLike) -> list[Path]:

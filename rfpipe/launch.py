@@ -44,6 +44,7 @@ import os
 import shlex
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -53,6 +54,7 @@ from typing import Any
 
 import submitit
 import submitit.helpers
+import submitit.slurm.slurm
 from submitit.core.utils import FailedJobError, FailedSubmissionError, UncompletedJobError
 
 log = logging.getLogger(__name__)
@@ -203,6 +205,32 @@ def call(target: str, kwargs: dict[str, Any]) -> Any:
     return resolve(target)(**kwargs)
 
 
+def _requeue_survives_its_own_sigterm() -> None:
+    """Inside a job: let submitit's requeue (``scontrol requeue <job>``) count as done when scontrol dies of SIGTERM.
+
+    Requeueing makes Slurm stop every process of the job, and ``scontrol``, a child of the job, can receive that
+    SIGTERM before it returns; submitit would then record the job as failed although Slurm has requeued it, and
+    the waiting side would stop at that failure. Any other error of scontrol still raises. (If the requeue did
+    not happen after all, the job ends without a result, which :func:`wait` reports as a failure.)
+    """
+    env = submitit.slurm.slurm.SlurmJobEnvironment
+    requeue = env._requeue
+    if getattr(requeue, "rfpipe", False):
+        return
+
+    def _requeue(self: Any, countdown: int) -> None:
+        try:
+            requeue(self, countdown)
+        except subprocess.CalledProcessError as err:
+            if err.returncode != -signal.SIGTERM:
+                raise
+            print("rfpipe.launch: scontrol requeue was stopped by Slurm's SIGTERM to the job it requeues; "
+                  "the job is requeued", flush=True)
+
+    _requeue.rfpipe = True  # type: ignore[attr-defined]
+    env._requeue = _requeue  # type: ignore[method-assign]
+
+
 class Call(submitit.helpers.Checkpointable):
     """What is submitted to Slurm: ``call(target, kwargs)``, requeued on preemption or time-out.
 
@@ -219,6 +247,7 @@ class Call(submitit.helpers.Checkpointable):
     def __call__(self) -> Any:
         print(f"rfpipe.launch: calling {self.target} (requeues so far: {self.requeues}, "
               f"SLURM_RESTART_COUNT={os.environ.get('SLURM_RESTART_COUNT', '0')})", flush=True)
+        _requeue_survives_its_own_sigterm()
         return call(self.target, self.kwargs)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:

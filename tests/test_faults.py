@@ -7,6 +7,7 @@ again: the result must equal, byte for byte, that of a run never interrupted.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -403,6 +404,53 @@ def _damage(path: Path, how: str, at: int | None = None) -> None:
     path.write_bytes(bytes(data))
 
 
+def test_verified_files_are_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start-up scan reads a file whole once, then only stats it while its size, time and inode stay the same
+    (the record, .verified.json, is written only with remember=True: a dry run writes nothing). A truncated or
+    rewritten file is read again and reported; a bit flipped with size and time kept escapes the scan but not
+    the reader, which checks the CRCs on load."""
+    import rfpipe.integrity as integrity
+
+    root = tmp_path / "rotation"
+    cell = root / "cells" / "coupling=rotated" / "sigma=0.0" / "seed=0"
+    cell.mkdir(parents=True)
+    weights = torch.linspace(0, 1, 500)
+    save_tensors({"w": weights, "settings": "s"}, cell / "model.pt")
+    write_parquet(pa.table({"step": list(range(200))}), cell / "gradvar.parquet")
+    (root / "data" / "seed=0").mkdir(parents=True)
+    save_tensors({"x_0": torch.zeros(4, 2)}, root / "data" / "seed=0" / "data.pt")
+    read: list[str] = []
+    real_check = integrity.check_file
+    monkeypatch.setattr(integrity, "check_file", lambda path, full=True: read.append(Path(path).name) or
+                        real_check(path, full))
+
+    assert integrity.damaged_outputs([root]) == [] and len(read) == 3
+    assert not (root / integrity.VERIFIED).exists()  # not remembered: read again next time
+    assert integrity.damaged_outputs([root], remember=True) == [] and len(read) == 6
+    assert sorted(json.loads((root / integrity.VERIFIED).read_text())) == [
+        "cells/coupling=rotated/sigma=0.0/seed=0/gradvar.parquet", "cells/coupling=rotated/sigma=0.0/seed=0/model.pt",
+        "data/seed=0/data.pt"]
+    read.clear()
+    assert integrity.damaged_outputs([root], remember=True) == [] and read == []
+
+    model = cell / "model.pt"
+    _damage(model, "truncated")
+    assert [(p.name, bool(r)) for p, r in integrity.damaged_outputs([root], remember=True)] == [("model.pt", True)]
+    assert read == ["model.pt"]
+    assert "cells/coupling=rotated/sigma=0.0/seed=0/model.pt" not in json.loads((root / integrity.VERIFIED).read_text())
+
+    save_tensors({"w": weights, "settings": "s"}, model)
+    integrity.damaged_outputs([root], remember=True)
+    stat = model.stat()
+    at = model.read_bytes().index(weights.numpy().tobytes()) + 1000
+    _damage(model, "bitflip", at)
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the same size, time and inode
+    read.clear()
+    assert integrity.damaged_outputs([root], remember=True) == [] and read == []
+    with pytest.raises(CorruptFileError, match="model.pt"):
+        load_tensors(model)
+
+
 @pytest.mark.parametrize("how", ["truncated", "bitflip"])
 @pytest.mark.parametrize("kind", ["parquet", "pt"])
 def test_damaged_file_is_detected(tmp_path: Path, kind: str, how: str) -> None:
@@ -570,6 +618,10 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
                              text=True, start_new_session=True)
     locks = workdir / ".snakemake" / "locks"
     _wait_for(lambda: locks.is_dir() and any(locks.iterdir()), first, "the lock")
+    # Training under way, its data job finished: a second run started while a job's output is still marked
+    # incomplete stops at that ("Incomplete files") before it reaches the lock.
+    checkpoint = workdir / "results" / "rotation" / "checkpoints" / CELL / "state.pt"
+    _wait_for(checkpoint.exists, first, "the first checkpoint")
     second = {"same": _snakemake(workdir, TARGET),
               "other": _snakemake(elsewhere, str(workdir / "results" / "rotation" / "cells" / CELL / "metrics.parquet"))}
     assert first.poll() is None, "the first run ended before the second ones were refused: make it longer"

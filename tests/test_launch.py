@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -232,3 +233,31 @@ def test_plain_import_does_not_import_torch():
     proc = subprocess.run([sys.executable, "-c", "import rfpipe.launch, sys; print('torch' in sys.modules)"],
                           cwd=ROOT, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("returncode,requeued", [(-signal.SIGTERM, True), (1, False), (-signal.SIGKILL, False)])
+def test_requeue_stopped_by_its_own_sigterm_counts_as_done(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str], returncode: int,
+                                                           requeued: bool) -> None:
+    """Inside a job, `scontrol requeue` killed by SIGTERM (Slurm stopping the job it requeues) is a requeue, not a
+    failure of the job; scontrol failing otherwise still raises. Installing the guard twice wraps once."""
+    import submitit.slurm.slurm
+
+    calls = []
+
+    def scontrol(self: object, countdown: int) -> None:
+        calls.append(countdown)
+        raise subprocess.CalledProcessError(returncode, ["scontrol", "requeue", "7"])
+
+    env_class = submitit.slurm.slurm.SlurmJobEnvironment
+    monkeypatch.setattr(env_class, "_requeue", scontrol)
+    launch._requeue_survives_its_own_sigterm()
+    launch._requeue_survives_its_own_sigterm()
+    env = env_class.__new__(env_class)
+    if requeued:
+        env._requeue(3)
+        assert "the job is requeued" in capsys.readouterr().out
+    else:
+        with pytest.raises(subprocess.CalledProcessError):
+            env._requeue(3)
+    assert calls == [3]

@@ -1,11 +1,12 @@
 # Damaged outputs (truncated or corrupted: a full disk, a copy cut short) look up to date to Snakemake, so every
 # existing .pt and .parquet file of the experiments is read back (zip and Parquet page CRC-32s;
-# rfpipe.integrity) when the workflow starts. A damaged file is removed, with the other files of its cell
+# rfpipe.integrity) when the workflow starts, unless it passed at an earlier start and its size, time and inode
+# are unchanged (<experiment>/.verified.json). A damaged file is removed, with the other files of its cell
 # folder if it is in one: the cell is trained and evaluated again, and the reports after it are remade. A dry
-# run only reports them.
+# run only reports them, and writes nothing.
 from rfpipe.integrity import damaged_outputs, remove_damaged
 
-for _path, _reason in damaged_outputs([f"{RESULTS}/{name}" for name in SWEEP.experiments]):
+for _path, _reason in damaged_outputs([f"{RESULTS}/{name}" for name in SWEEP.experiments], remember=not DRYRUN):
     if DRYRUN:
         sys.stderr.write(f"rfpipe: {_path} is damaged ({_reason}); a run without -n removes it and makes it again\n")
     else:
