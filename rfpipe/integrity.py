@@ -147,7 +147,7 @@ def remove_failure(checkpoint: str | os.PathLike) -> None:
 
 
 def checkpoint_path(experiment_dir: str | os.PathLike, cell_path: str) -> Path:
-    """The resume checkpoint of a cell (``workflow/rules/train.smk``), beside which its failure record goes."""
+    """The resume checkpoint of a cell (the rules' ``checkpoint`` param), beside which its failure record goes."""
     return Path(experiment_dir) / "checkpoints" / cell_path / "state.pt"
 
 

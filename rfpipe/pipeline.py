@@ -142,8 +142,11 @@ def _load_model(settings: dict[str, Any], model: str | os.PathLike) -> torch.nn.
 @contextlib.contextmanager
 def _recorded_failure(settings: dict[str, Any], output: str | os.PathLike,
                       checkpoint: str | os.PathLike | None) -> Iterator[None]:
-    """A NaN or inf (``FloatingPointError``) inside names the cell of ``output``; with ``checkpoint`` it is
-    recorded beside it (:func:`rfpipe.integrity.write_failure`), so that the report can mark the cell."""
+    """A new attempt at the cell of ``output``: a NaN or inf (``FloatingPointError``) inside names the cell; with
+    ``checkpoint``, an earlier failure record beside it is removed on entry and a new one written
+    (:func:`rfpipe.integrity.write_failure`), so that the report can mark the cell."""
+    if checkpoint is not None:
+        remove_failure(checkpoint)
     try:
         yield
     except FloatingPointError as exc:
@@ -171,8 +174,6 @@ def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | o
     net = build_model(settings)
     start = time.perf_counter()
     tag = json.dumps(settings, sort_keys=True)
-    if checkpoint is not None:
-        remove_failure(checkpoint)  # a new attempt
     with _recorded_failure(settings, model, checkpoint):
         result = train(net, sampler, interpolant, config, seed=settings["seed"],
                        on_probe=lambda step: log.info("step %d", step), checkpoint=checkpoint,
@@ -307,8 +308,6 @@ def reflow_cell(settings: dict[str, Any], out: str | os.PathLike, checkpoint: st
     def make_model() -> MLP:
         return MLP(d, settings["width"], settings["depth"], settings["activation"])
 
-    if checkpoint is not None:
-        remove_failure(checkpoint)  # a new attempt
     torch.manual_seed(settings["seed"])
     with _recorded_failure(settings, out, checkpoint):
         rounds = reflow(make_model, x_0, x_1, "paired" if settings["coupling"] == "ot" else "independent", x_1_ot,

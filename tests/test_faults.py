@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from workflow_copy import copy_workflow
 import torch
 
@@ -343,27 +344,35 @@ def test_failed_cells_marked_in_report(tmp_path: Path) -> None:
     assert not (tables / "failed_cells.md").exists() and not (tables / "failed_cells.csv").exists()
 
 
+IMAGES: dict[str, Any] = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())["experiments"]["images"]
+
+
+def _failed_teacher(root: Path) -> tuple[Any, Any, list[str], Path]:
+    """The ``images`` experiment of config/test.yaml with a failure record (NaN at step 3) for the teacher of its
+    first reflow cell, under ``root`` (its folder): (experiment, teacher cell, the teacher's pupils, record)."""
+    from rfpipe.config import validate_config
+    from rfpipe.integrity import checkpoint_path, write_failure
+    from rfpipe.sweep import Sweep
+
+    exp = Sweep(validate_config({"experiments": {"images": IMAGES}}, check_data=False)).experiments["images"]
+    teachers = exp.teachers()
+    teacher = exp.cells[teachers[min(teachers)]]
+    record = write_failure(checkpoint_path(root, teacher.path), f"images/{teacher.path}", teacher.settings,
+                           FloatingPointError("loss is nan at step 3"))
+    return exp, teacher, sorted(p for p, t in teachers.items() if t == teacher.path), record
+
+
 def test_cells_of_a_failed_teacher_are_failed(tmp_path: Path) -> None:
     """A cell trained on the reflow pairs of a teacher that failed is failed too (the report lists it, with the
     teacher's record, instead of waiting for pairs that cannot be made); the other cells are not."""
-    import yaml
-
-    from rfpipe.config import validate_config
-    from rfpipe.integrity import checkpoint_path, write_failure
     from rfpipe.reporting.common import failed_cells
-    from rfpipe.sweep import Sweep
 
-    images = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())["experiments"]["images"]
-    exp = Sweep(validate_config({"experiments": {"images": images}}, check_data=False)).experiments["images"]
+    root = tmp_path / "images"
+    exp, teacher, pupils, record = _failed_teacher(root)
     teachers = exp.teachers()
     assert set(teachers) == {p for p, c in exp.cells.items() if c.settings["coupling"] == "reflow"} != set()
-    teacher = exp.cells[teachers[min(teachers)]]
     assert teacher.settings["coupling"] == "independent"
-    root = tmp_path / "images"
-    record = write_failure(checkpoint_path(root, teacher.path), f"images/{teacher.path}", teacher.settings,
-                           FloatingPointError("loss is nan at step 3"))
     failed = failed_cells(exp, root).set_index("cell")
-    pupils = sorted(p for p, t in teachers.items() if t == teacher.path)
     assert sorted(failed.index) == sorted([teacher.path, *pupils])
     for pupil in pupils:
         assert failed.loc[pupil, "error"] == f"its teacher cell {teacher.path} failed: FloatingPointError: loss is nan at step 3"
@@ -744,21 +753,8 @@ def test_nan_cell_fails_alone_and_the_report_marks_it(tmp_path: Path) -> None:
 def test_pupils_of_a_failed_teacher_are_not_planned(tmp_path: Path) -> None:
     """With the failure record of a reflow teacher on disk, Snakemake names the teacher and its pupils as failed
     and plans the images report without them: no job trains either, or makes the pupils' pairs or data."""
-    import yaml
-
-    from rfpipe.config import validate_config
-    from rfpipe.integrity import checkpoint_path, write_failure
-    from rfpipe.sweep import Sweep
-
-    images = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())["experiments"]["images"]
-    config = {"results_dir": "results", "experiments": {"images": images}}
-    workdir = _workflow(tmp_path / "teacher", config)
-    exp = Sweep(validate_config(config, check_data=False)).experiments["images"]
-    teachers = exp.teachers()
-    teacher = exp.cells[teachers[min(teachers)]]
-    pupils = sorted(p for p, t in teachers.items() if t == teacher.path)
-    write_failure(checkpoint_path(workdir / "results" / "images", teacher.path), f"images/{teacher.path}",
-                  teacher.settings, FloatingPointError("loss is nan at step 3"))
+    workdir = _workflow(tmp_path / "teacher", {"results_dir": "results", "experiments": {"images": IMAGES}})
+    exp, teacher, pupils, _ = _failed_teacher(workdir / "results" / "images")
     plan = _snakemake(workdir, "-n", "results/images/tables/summary.md")
     assert plan.returncode == 0, plan.stderr[-3000:]
     assert f"rfpipe: cell images/{teacher.path} failed (FloatingPointError: loss is nan at step 3)" in plan.stderr

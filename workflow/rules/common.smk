@@ -6,7 +6,7 @@ import os
 import sys
 
 from rfpipe.config import ConfigError, validate_config
-from rfpipe.integrity import ResultsInUseError, claim_results, failed_cells
+from rfpipe.integrity import ResultsInUseError, checkpoint_path, claim_results, failed_cells
 from rfpipe.sweep import Sweep
 
 DRYRUN = getattr(workflow.output_settings, "dryrun", False)
@@ -46,6 +46,12 @@ def cell_data(wildcards):
     """The prepared data file a cell trains and evaluates on."""
     cell = SWEEP.cell(wildcards.experiment, wildcards.cell)
     return f"{RESULTS}/{wildcards.experiment}/data/{cell.data_path}/data.pt"
+
+
+def cell_checkpoint(wildcards):
+    """The cell's resume checkpoint (not an output: Snakemake would delete it when a job fails); its failure
+    record goes beside it."""
+    return str(checkpoint_path(f"{RESULTS}/{wildcards.experiment}", wildcards.cell))
 
 
 def data_settings(wildcards):

@@ -3,8 +3,7 @@ rule reflow:
         f"{RESULTS}/{{experiment}}/cells/{{cell}}/reflow.parquet",
     params:
         settings=cell_settings,
-        # not an output: a NaN or inf leaves the cell's failure record beside it, as for rule train
-        checkpoint=lambda w: f"{RESULTS}/{w.experiment}/checkpoints/{w.cell}/state.pt",
+        checkpoint=cell_checkpoint,
     wildcard_constraints:
         experiment=experiments_of("reflow"),
     threads: THREADS

@@ -30,7 +30,7 @@ rule train:
         trajectories=f"{CELL}/trajectories.parquet",
     params:
         settings=cell_settings,
-        checkpoint=lambda w: f"{RESULTS}/{w.experiment}/checkpoints/{w.cell}/state.pt",
+        checkpoint=cell_checkpoint,
     threads: 1 if CONFIG["executor"] == "slurm" else THREADS
     wildcard_constraints:
         experiment=experiments_of("rotation", "mog"),
