@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# torch is pinned here so pip never swaps in a multi-GB CUDA build; override with TORCH=... if you like.
+# torch is pinned so pip never upgrades it; where pip's config points at a CPU wheel (as on these machines: find-links
+# /opt/wheels) that keeps a multi-GB CUDA build out. Override with TORCH=... if you like.
 TORCH  ?= torch==2.13.0
 CORES  ?= 2
 

@@ -19,9 +19,12 @@ import yaml
 
 from rfpipe.solvers import solver_hits_half
 
-__all__ = ["GRID_AXES", "ConfigError", "load_config", "load_schema", "validate_config"]
+__all__ = ["GRID_AXES", "REPORT_KEYS", "ConfigError", "load_config", "load_schema", "validate_config"]
 
 GRID_AXES: tuple[str, ...] = ("coupling", "sigma", "seed")
+REPORT_KEYS: frozenset[str] = frozenset({"verdict_sigma", "alpha", "zero_tol", "stall_tol"})
+"""Settings read only by an experiment's report (verdict rules): no cell's settings, never a grid axis, so that
+changing one reruns the report and nothing else."""
 """The axes every grid must have, in the order they close a cell path (``.../coupling=/sigma=/seed=``)."""
 
 
@@ -188,7 +191,7 @@ def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str
     """Validate ``config`` and return a new dict with defaults filled and grid values canonical.
 
     With ``check_data`` (the default; off for ``snakemake -n``, which reads no data) image datasets must be
-    readable and hold n_pairs + n_test images.
+    readable and hold n_pairs + n_test images, and ``device: cuda`` with the local executor needs a GPU here.
 
     Raises:
         ConfigError: naming the first offending key.
@@ -222,6 +225,9 @@ def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str
                 raise ConfigError(f"{where}.grid.{axis}: unknown setting for kind {kind!r}; allowed: {allowed}")
             if axis in exp:
                 raise ConfigError(f"{where}.{axis}: set both as a fixed setting and as a grid axis; keep one")
+            if axis in REPORT_KEYS:
+                raise ConfigError(f"{where}.grid.{axis}: a report setting (read by the verdicts only, it changes no "
+                                  f"cell) cannot be a grid axis; set it once as {where}.{axis}")
             for i, value in enumerate(values):
                 _check(value, props[axis], f"{where}.grid.{axis}[{i}]")
             canonical = [_canonical(v, props[axis]) for v in values]

@@ -205,27 +205,42 @@ def call(target: str, kwargs: dict[str, Any]) -> Any:
     return resolve(target)(**kwargs)
 
 
-def _requeue_survives_its_own_sigterm() -> None:
-    """Inside a job: let submitit's requeue (``scontrol requeue <job>``) count as done when scontrol dies of SIGTERM.
+def _run_ignoring_sigterm(cmd: list[str], timeout: float) -> None:
+    """Run ``cmd`` to completion with SIGTERM ignored in the child (an ignored signal stays ignored across exec).
 
-    Requeueing makes Slurm stop every process of the job, and ``scontrol``, a child of the job, can receive that
-    SIGTERM before it returns; submitit would then record the job as failed although Slurm has requeued it, and
-    the waiting side would stop at that failure. Any other error of scontrol still raises. (If the requeue did
-    not happen after all, the job ends without a result, which :func:`wait` reports as a failure.)
+    Called from the main thread only (``signal.signal``); SIGTERM is ignored here too for the instant of the
+    spawn, which is what submitit's handler does with it inside a job anyway.
+    """
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        proc = subprocess.Popen(cmd)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    try:
+        returncode = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    if returncode != 0:
+        raise subprocess.CalledProcessError(returncode, cmd)
+
+
+def _requeue_immune_to_sigterm() -> None:
+    """Inside a job: submitit's requeue (``scontrol requeue <job>``) runs with SIGTERM ignored.
+
+    A preempted job receives SIGTERM besides submitit's USR2, and requeueing makes Slurm SIGTERM every process
+    of the job; both can reach ``scontrol``, a child of the job, while it runs. Killed before its request
+    reaches the controller, scontrol leaves the job not requeued, and the job ends as FAILED (seen in CI).
+    Ignoring SIGTERM in scontrol lets the request complete; a real error of scontrol still raises.
     """
     env = submitit.slurm.slurm.SlurmJobEnvironment
-    requeue = env._requeue
-    if getattr(requeue, "rfpipe", False):
+    if getattr(env._requeue, "rfpipe", False):
         return
 
     def _requeue(self: Any, countdown: int) -> None:
-        try:
-            requeue(self, countdown)
-        except subprocess.CalledProcessError as err:
-            if err.returncode != -signal.SIGTERM:
-                raise
-            print("rfpipe.launch: scontrol requeue was stopped by Slurm's SIGTERM to the job it requeues; "
-                  "the job is requeued", flush=True)
+        _run_ignoring_sigterm(["scontrol", "requeue", self.job_id], timeout=60)
+        print(f"rfpipe.launch: requeued Slurm job {self.job_id} ({countdown} time-outs left)", flush=True)
 
     _requeue.rfpipe = True  # type: ignore[attr-defined]
     env._requeue = _requeue  # type: ignore[method-assign]
@@ -247,7 +262,7 @@ class Call(submitit.helpers.Checkpointable):
     def __call__(self) -> Any:
         print(f"rfpipe.launch: calling {self.target} (requeues so far: {self.requeues}, "
               f"SLURM_RESTART_COUNT={os.environ.get('SLURM_RESTART_COUNT', '0')})", flush=True)
-        _requeue_survives_its_own_sigterm()
+        _requeue_immune_to_sigterm()
         return call(self.target, self.kwargs)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:

@@ -18,7 +18,6 @@ Each takes the cell's resolved settings (a plain dict, see :class:`rfpipe.sweep.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -32,7 +31,7 @@ import torch
 from rfpipe.couplings import PairSampler
 from rfpipe.data import PairedData, Pairs, mixture_data, rotation_data
 from rfpipe.gaussian import GaussianPair, variance_at_field
-from rfpipe.integrity import cell_name, remove_failure, write_failure
+from rfpipe.integrity import cell_name, check_file, remove_failure, settings_tag, write_failure
 from rfpipe.interpolants import Interpolant
 from rfpipe.io import load_tensors, save_tensors, write_parquet
 from rfpipe.metrics import l2, pair_recovery
@@ -156,14 +155,29 @@ def _recorded_failure(settings: dict[str, Any], output: str | os.PathLike,
         raise err from None
 
 
+def _trained(tag: str, model: str | os.PathLike, gradvar: str | os.PathLike) -> bool:
+    """Whether ``model`` and ``gradvar`` exist, read back whole, and ``model`` was trained with settings ``tag``."""
+    try:
+        if check_file(gradvar) is not None or check_file(model) is not None:
+            return False
+    except FileNotFoundError:
+        return False
+    return load_tensors(model).get("settings") == tag
+
+
 def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | os.PathLike,
                gradvar: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> None:
     """Train one cell on its data; write the weights to ``model`` and the probe log to ``gradvar``.
 
     With ``checkpoint`` (a path outside the rule's outputs, which Snakemake deletes on failure) training
     resumes from the last state saved there every ``checkpoint_every`` steps; the file is removed once the
-    outputs are written.
+    outputs are written. A resumable call that finds both outputs whole and made with these settings (a job
+    requeued after training, during its evaluation) returns at once.
     """
+    tag = settings_tag(settings)
+    if checkpoint is not None and _trained(tag, model, gradvar):
+        log.info("%s: already trained with these settings, not training again", cell_name(model))
+        return
     paired = PairedData.load(data)
     sampler = PairSampler(paired.train.x_0, paired.train.x_1, COUPLING_SAMPLERS[settings["coupling"]])
     interpolant = Interpolant(settings["sigma"], settings["noise"])
@@ -173,7 +187,6 @@ def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | o
                          probe_batch=settings["probe_batch"], ema_decay=settings.get("ema_decay", 0.0))
     net = build_model(settings)
     start = time.perf_counter()
-    tag = json.dumps(settings, sort_keys=True)
     with _recorded_failure(settings, model, checkpoint):
         result = train(net, sampler, interpolant, config, seed=settings["seed"],
                        on_probe=lambda step: log.info("step %d", step), checkpoint=checkpoint,
@@ -188,13 +201,15 @@ def train_cell(settings: dict[str, Any], data: str | os.PathLike, model: str | o
 
 def train_cell_job(settings: dict[str, Any], data: str, model: str, gradvar: str, checkpoint: str | None = None,
                    log: str | None = None, threads: int = 1, evaluation: dict[str, str] | None = None) -> None:
-    """:func:`train_cell` as a job of :mod:`rfpipe.launch`: logs to ``log``, with as many torch threads as the
-    Slurm allocation has CPUs (``SLURM_CPUS_PER_TASK``) or ``threads``. Resumable through ``checkpoint``.
+    """:func:`train_cell` as a job of :mod:`rfpipe.launch`: logs to ``log``, with ``threads`` torch threads, or as a
+    job that submitit submitted to Slurm, as many as it has CPUs (``SLURM_CPUS_PER_TASK``; not when merely
+    running inside an allocation, where Snakemake shares the CPUs among its jobs). Resumable through ``checkpoint``.
 
     With ``evaluation`` (the output paths of :func:`evaluate_cell`, or of :func:`evaluate_image_cell` for
     ``images``), the trained cell is then evaluated in the same process: one job per cell, one start-up.
     """
-    threads = int(os.environ.get("SLURM_CPUS_PER_TASK", threads))
+    if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":
+        threads = int(os.environ.get("SLURM_CPUS_PER_TASK", threads))
     with log_to(log, threads):
         train_cell(settings, data, model, gradvar, checkpoint=checkpoint)
         if evaluation:
@@ -386,8 +401,8 @@ def evaluate_image_cell(settings: dict[str, Any], data: str | os.PathLike, model
     """Integrate the learned flow from the training sources (and the test sources) at each ``solver_steps``.
 
     Per sample (``samples``): Euclidean L2 over all pixels from the endpoint to the training partner and to the
-    OT partner. Per split (``metrics``, long format): their means and standard deviations over samples,
-    ``pair_recovery`` and ``closer_to_partner``. ``grid`` keeps the first ``n_grid`` training sources, both
+    OT partner. Per split (``metrics``, long format): their means and standard deviations over samples; for
+    the training split also ``pair_recovery`` and ``closer_to_partner``. ``grid`` keeps the first ``n_grid`` training sources, both
     partners and the endpoints at the largest step count, for the image-grid figure.
     """
     paired = PairedData.load(data)

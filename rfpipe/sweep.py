@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from rfpipe.config import GRID_AXES, load_schema
+from rfpipe.config import GRID_AXES, REPORT_KEYS, load_schema
 
 __all__ = ["DATA_KEYS", "Cell", "Experiment", "Sweep", "format_value"]
 
@@ -64,7 +64,8 @@ class Cell:
         experiment: experiment name.
         kind: experiment kind.
         params: the cell's grid values in path order.
-        settings: every setting of the cell (fixed settings with the grid values in place).
+        settings: every setting the cell's jobs read: the fixed settings less the report's
+            (:data:`rfpipe.config.REPORT_KEYS`), with the grid values in place.
         data_params: the data-determining grid values and the seed, in path order.
     """
 
@@ -87,13 +88,25 @@ class Cell:
 
 @dataclass
 class Experiment:
-    """One experiment of the config and its cells."""
+    """One experiment of the config and its cells.
+
+    Attributes:
+        settings: the fixed settings (the report's included), keys sorted.
+        axes: the grid axes in path order.
+    """
 
     name: str
     kind: str
     settings: dict[str, Any]
     axes: tuple[str, ...]
     cells: dict[str, Cell]
+
+    def job_settings(self) -> dict[str, Any]:
+        """What every job of the experiment reads: the fixed settings less the report's, and ``grid`` (axis ->
+        values in grid order). A rule's params, so that changing any of them reruns the rule."""
+        grid = {a: list(dict.fromkeys(v for c in self.cells.values() for k, v in c.params if k == a))
+                for a in self.axes}
+        return {**{k: v for k, v in self.settings.items() if k not in REPORT_KEYS}, "grid": grid}
 
     def partition_schema(self) -> pa.Schema:
         """Arrow types of the path keys (float ``sigma``, string ``coupling``, int ``seed``, ...)."""
@@ -150,13 +163,14 @@ class Sweep:
         grid: dict[str, list[Any]] = exp["grid"]
         extra = sorted((a for a in grid if a not in GRID_AXES), key=order.index)
         axes = (*extra, *GRID_AXES)
-        fixed = {k: v for k, v in exp.items() if k != "grid"}
+        fixed = dict(sorted((k, v) for k, v in exp.items() if k != "grid"))
+        training = {k: v for k, v in fixed.items() if k not in REPORT_KEYS}
         data_axes = [a for a in axes if a in DATA_KEYS[kind]] + ["seed"]
         cells: dict[str, Cell] = {}
         for values in itertools.product(*(grid[a] for a in axes)):
             params = tuple(zip(axes, values))
             # Sorted keys: Snakemake compares params by their text, so key order must not depend on the YAML.
-            settings = dict(sorted({**fixed, **dict(params)}.items()))
+            settings = dict(sorted({**training, **dict(params)}.items()))
             data_params = tuple((a, settings[a]) for a in data_axes)
             cell = Cell(name, kind, params, settings, data_params)
             cells[cell.path] = cell

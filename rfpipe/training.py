@@ -2,9 +2,10 @@
 
     L(theta) = E_{(x_0, x_1) ~ coupling, t ~ U[0, 1], z ~ N(0, I)} ||dx_t - v_theta(x_t, t)||^2
 
-Every ``probe_every`` steps (and at the first and last) a probe batch drawn with its own generator
-yields the loss and the per-sample gradient variance (see :mod:`rfpipe.gradvar`); probing never
-consumes the training generator, so a run with the probe off trains the same weights.
+Every ``probe_every`` steps the probe yields the loss and the per-sample gradient variance (see
+:mod:`rfpipe.gradvar`): with ``probe_batch="train"``, of that step's own training batch (read off the backward
+pass it needs anyway); with ``"fresh"``, of a stratified batch drawn with its own generator, also after the
+last step. Probing never consumes the training generator, so a run with the probe off trains the same weights.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ SETTINGS: dict[str, Any] = {
     "n_pairs": 32, "n_test": 8, "noise": "constant", "width": 16, "depth": 2, "activation": "silu", "steps": 60,
     "batch_size": 16, "lr": 0.003, "lr_schedule": "cosine", "probe_every": 5, "checkpoint_every": 10,
     "probe_batch": "fresh", "probe_size": 16, "t_bins": 2, "solver": "euler", "solver_steps": [5],
-    "n_trajectories": 2, "verdict_sigma": 0.05,
+    "n_trajectories": 2,
 }
 
 # The child (a fork of this process, so torch is already imported): installs a kill switch, trains one cell.
@@ -215,6 +215,34 @@ def test_checkpoint_of_other_settings_or_damaged_is_not_reused(tmp_path: Path, r
     assert f"checkpoint {ckpt} is unreadable" in caplog.text
     assert Path(paths["model"]).read_bytes() == reference["model"]
     assert Path(paths["gradvar"]).read_bytes() == reference["gradvar"]
+
+
+@pytest.mark.parametrize("change", ["none", "settings", "gradvar"])
+def test_requeued_after_training_does_not_train_again(tmp_path: Path, reference: dict[str, bytes],
+                                                      monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """A job requeued during its evaluation calls train_cell again with the checkpoint already removed: whole
+    outputs of the same settings are kept as they are (no step repeated); other settings, or a damaged output,
+    train again."""
+    import rfpipe.pipeline
+
+    paths = _cell(tmp_path)
+    Path(paths["data"]).write_bytes(reference["data"])
+    for key in ("model", "gradvar"):
+        Path(paths[key]).parent.mkdir(parents=True, exist_ok=True)
+        Path(paths[key]).write_bytes(reference[key])
+    settings = {**SETTINGS, "lr": SETTINGS["lr"] * 2} if change == "settings" else SETTINGS
+    if change == "gradvar":
+        Path(paths["gradvar"]).write_bytes(reference["gradvar"][:-50])
+    calls = []
+    monkeypatch.setattr(rfpipe.pipeline, "train", lambda *a, **k: calls.append(1) or pytest.fail("trained"))
+    if change == "none":
+        train_cell(settings, paths["data"], paths["model"], paths["gradvar"], checkpoint=paths["checkpoint"])
+        assert Path(paths["model"]).read_bytes() == reference["model"]
+        assert Path(paths["gradvar"]).read_bytes() == reference["gradvar"]
+    else:
+        with pytest.raises(pytest.fail.Exception, match="trained"):
+            train_cell(settings, paths["data"], paths["model"], paths["gradvar"], checkpoint=paths["checkpoint"])
+    assert len(calls) == (change != "none")
 
 
 # --- NaN and inf ------------------------------------------------------------------------------------------

@@ -235,29 +235,65 @@ def test_plain_import_does_not_import_torch():
     assert proc.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("returncode,requeued", [(-signal.SIGTERM, True), (1, False), (-signal.SIGKILL, False)])
-def test_requeue_stopped_by_its_own_sigterm_counts_as_done(monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str], returncode: int,
-                                                           requeued: bool) -> None:
-    """Inside a job, `scontrol requeue` killed by SIGTERM (Slurm stopping the job it requeues) is a requeue, not a
-    failure of the job; scontrol failing otherwise still raises. Installing the guard twice wraps once."""
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_requeue_completes_although_the_job_is_sigtermed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                         exit_code: int) -> None:
+    """Inside a job, `scontrol requeue` runs with SIGTERM ignored: an scontrol that receives SIGTERM (as the
+    processes of a preempted or requeued job do) still finishes its request; its own failure still raises.
+    The job process keeps its SIGTERM handler, and installing the requeue twice wraps once."""
     import submitit.slurm.slurm
 
-    calls = []
-
-    def scontrol(self: object, countdown: int) -> None:
-        calls.append(countdown)
-        raise subprocess.CalledProcessError(returncode, ["scontrol", "requeue", "7"])
-
+    record = tmp_path / "scontrol.args"
+    fake = tmp_path / "bin" / "scontrol"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nkill -TERM $$\necho "$@" > {record}\nexit {exit_code}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
     env_class = submitit.slurm.slurm.SlurmJobEnvironment
-    monkeypatch.setattr(env_class, "_requeue", scontrol)
-    launch._requeue_survives_its_own_sigterm()
-    launch._requeue_survives_its_own_sigterm()
-    env = env_class.__new__(env_class)
-    if requeued:
-        env._requeue(3)
-        assert "the job is requeued" in capsys.readouterr().out
-    else:
-        with pytest.raises(subprocess.CalledProcessError):
+    monkeypatch.setattr(env_class, "_requeue", env_class._requeue)
+    launch._requeue_immune_to_sigterm()
+    launch._requeue_immune_to_sigterm()
+    assert env_class._requeue.rfpipe
+
+    def handler(signum: int, frame: object) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        env = env_class()
+        if exit_code == 0:
             env._requeue(3)
-    assert calls == [3]
+        else:
+            with pytest.raises(subprocess.CalledProcessError):
+                env._requeue(3)
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert record.read_text().split() == ["requeue", "7"]  # scontrol lived past the SIGTERM
+
+
+@pytest.mark.parametrize("submitted,expected", [(True, 3), (False, 2)])
+def test_training_job_threads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, submitted: bool,
+                              expected: int) -> None:
+    """A training cell submitted to Slurm uses its allocation's CPUs; run in-process inside an allocation (where
+    Snakemake shares the CPUs among its jobs), the threads it is given."""
+    import torch
+
+    import rfpipe.pipeline
+
+    seen = []
+    monkeypatch.setattr(rfpipe.pipeline, "train_cell", lambda *a, **k: seen.append(torch.get_num_threads()))
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
+    if submitted:
+        monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    else:
+        monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
+    before = torch.get_num_threads()
+    try:
+        rfpipe.pipeline.train_cell_job({}, "data.pt", "model.pt", "gradvar.parquet", log=str(tmp_path / "log"),
+                                       threads=2)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [expected]

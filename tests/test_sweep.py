@@ -163,3 +163,26 @@ def test_integer_axis_written_as_float_is_canonical():
     grid["n_pairs"] = [16.0, 64]
     exp = _sweep(grid).experiments["rot"]
     assert "n_pairs=16/coupling=rotated/sigma=0.0/seed=0" in exp.cells
+
+
+def test_verdict_settings_change_no_cell():
+    """A verdict setting (``verdict_sigma``) stays in the experiment's settings but in no cell's, so changing it
+    leaves every cell (its settings are the train rule's params) as it was; a training setting changes them all."""
+    base = _sweep()
+    exp = base.experiments["rot"]
+    assert exp.settings["verdict_sigma"] == 0.05
+    assert all("verdict_sigma" not in c.settings for c in exp.cells.values())
+    other_verdict = _sweep(verdict_sigma=0.1, grid={**GRID, "sigma": [0, 0.05, 0.1]}).experiments["rot"]
+    for path, cell in exp.cells.items():
+        assert other_verdict.cells[path].settings == cell.settings
+    other_lr = _sweep(lr=0.01).experiments["rot"]
+    assert all(other_lr.cells[p].settings != c.settings for p, c in exp.cells.items())
+
+
+def test_job_settings_carry_the_grid_and_no_verdict_setting():
+    """An experiment's job settings: fixed settings less the verdict ones, and the grid in grid order."""
+    exp = _sweep().experiments["rot"]
+    job = exp.job_settings()
+    assert "verdict_sigma" not in job and job["lr"] == exp.settings["lr"]
+    assert job["grid"] == {"n_pairs": [16, 64], "coupling": ["rotated", "independent"], "sigma": [0.0, 0.05],
+                           "seed": [0, 1, 2]}

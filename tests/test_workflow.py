@@ -138,10 +138,8 @@ def test_same_config_same_bytes(run: Path, tmp_path: Path) -> None:
     assert not differ, differ
 
 
-def test_adding_sigma_trains_only_new_cells(run: Path, tmp_path: Path) -> None:
-    """Adding a sigma value to the grid schedules training for the new cells only."""
-    config = yaml.safe_load((run / "config/test.yaml").read_text())
-    config["experiments"][EXPERIMENT]["grid"]["sigma"].append(0.1)
+def _planned(run: Path, config: dict) -> dict[str, int]:
+    """Jobs per rule that `snakemake -n` plans in the finished ``run`` for ``config``."""
     (run / "config/more.yaml").write_text(yaml.safe_dump(config))
     proc = subprocess.run([*SNAKEMAKE, "-n", "--cores", "2", "--configfile", "config/more.yaml", "--quiet", "rules"],
                           cwd=run, capture_output=True, text=True, check=True)
@@ -150,10 +148,35 @@ def test_adding_sigma_trains_only_new_cells(run: Path, tmp_path: Path) -> None:
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_adding_sigma_trains_only_new_cells(run: Path, tmp_path: Path) -> None:
+    """Adding a sigma value to the grid schedules training for the new cells only."""
+    config = yaml.safe_load((run / "config/test.yaml").read_text())
+    config["experiments"][EXPERIMENT]["grid"]["sigma"].append(0.1)
+    counts = _planned(run, config)
     n_new = len(config["experiments"][EXPERIMENT]["grid"]["coupling"]) * len(config["experiments"][EXPERIMENT]["grid"]["seed"])
     assert counts["train"] == n_new and "evaluate" not in counts  # one job trains and evaluates a cell
     assert "data" not in counts  # the data of the existing seeds is reused
     assert counts["report"] == 1
+
+
+@pytest.mark.parametrize("experiment,key,value,rules", [
+    ("mog", "alpha", 0.2, {"report_mog"}),
+    ("gaussian", "zero_tol", 1e-9, {"report_variance"}),
+    ("gaussian", "repetitions", 3, {"variance", "report_variance"}),
+])
+def test_changed_setting_reruns_what_reads_it(run: Path, experiment: str, key: str, value: object,
+                                              rules: set[str]) -> None:
+    """A verdict setting reruns the experiment's report only (no cell retrains); a setting of the Gaussian
+    variance job reruns that job and its report. (Plus the tables that gather every report.)"""
+    config = yaml.safe_load((run / "config/test.yaml").read_text())
+    assert config["experiments"][experiment].get(key) != value
+    config["experiments"][experiment][key] = value
+    counts = _planned(run, config)
+    assert set(counts) - {"all", "report_tables", "paper_results", "total"} == rules, counts
+    assert all(counts[r] == 1 for r in rules)
 
 
 def test_config_error_stops_before_any_job(tmp_path: Path) -> None:

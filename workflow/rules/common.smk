@@ -54,6 +54,16 @@ def cell_checkpoint(wildcards):
     return str(checkpoint_path(f"{RESULTS}/{wildcards.experiment}", wildcards.cell))
 
 
+def experiment_settings(wildcards):
+    """What a whole-experiment job reads (fixed settings less the report's, and the grid): its params."""
+    return SWEEP.experiments[wildcards.experiment].job_settings()
+
+
+def report_settings(wildcards):
+    """The experiment's fixed settings, the report's own included: a changed verdict setting reruns the report."""
+    return SWEEP.experiments[wildcards.experiment].settings
+
+
 def data_settings(wildcards):
     return SWEEP.experiments[wildcards.experiment].data_settings(wildcards.data)
 

@@ -51,6 +51,7 @@ rule report_images:
         [f"{RESULTS}/{{experiment}}/figures/{name}.png" for name in REPORTS["images"][1]],
     params:
         experiment_dir=lambda w: f"{RESULTS}/{w.experiment}",
+        settings=report_settings,
     wildcard_constraints:
         experiment=experiments_of("images"),
     log:

@@ -25,6 +25,7 @@ rule report_reflow:
         [f"{RESULTS}/{{experiment}}/figures/{name}.png" for name in REPORTS["reflow"][1]],
     params:
         experiment_dir=lambda w: f"{RESULTS}/{w.experiment}",
+        settings=report_settings,
     wildcard_constraints:
         experiment=experiments_of("reflow"),
     log:

@@ -18,6 +18,7 @@ rule report:
         memorisation_map=f"{RESULTS}/{{experiment}}/figures/memorisation_map.png",
     params:
         experiment_dir=lambda w: f"{RESULTS}/{w.experiment}",
+        settings=report_settings,
     wildcard_constraints:
         experiment=experiments_of("rotation"),
     log:
@@ -37,6 +38,7 @@ rule report_mog:
         [f"{RESULTS}/{{experiment}}/figures/{name}.png" for name in REPORTS["mog"][1]],
     params:
         experiment_dir=lambda w: f"{RESULTS}/{w.experiment}",
+        settings=report_settings,
     wildcard_constraints:
         experiment=experiments_of("mog"),
     log:

@@ -3,6 +3,7 @@ rule variance:
         f"{RESULTS}/{{experiment}}/variance.parquet",
     params:
         experiment=lambda w: w.experiment,
+        settings=experiment_settings,
     wildcard_constraints:
         experiment=experiments_of("gaussian_variance"),
     threads: THREADS
@@ -28,6 +29,7 @@ rule report_variance:
         [f"{RESULTS}/{{experiment}}/figures/{name}.png" for name in REPORTS["gaussian_variance"][1]],
     params:
         experiment_dir=lambda w: f"{RESULTS}/{w.experiment}",
+        settings=report_settings,
     wildcard_constraints:
         experiment=experiments_of("gaussian_variance"),
     log:

@@ -18,7 +18,7 @@ run(
         "gradvar": snakemake.output.gradvar,
         "checkpoint": snakemake.params.checkpoint,
         "log": snakemake.log[0],
-        "threads": config.get("threads", 1),
+        "threads": snakemake.threads,  # a job submitted to Slurm uses its cpus instead
         # The cell's evaluation outputs (metrics and per-kind extras): evaluated in the same job.
         "evaluation": {k: v for k, v in snakemake.output.items() if k not in ("model", "gradvar")},
     },
