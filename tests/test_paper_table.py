@@ -362,6 +362,11 @@ def test_readme_section(run, tmp_path: Path) -> None:
     assert (figures / "rf_reflow.png").read_bytes().endswith(b"rf")
     assert text.count("\n| C") == len(frame)
     assert main([str(results), "--readme", str(readme), "--figures-dir", str(figures), "--check"]) == 0
+    readme.write_text(text.replace("written 2026-01-01 00:00 UTC", "written 2027-05-05 12:00 UTC"))
+    assert main([str(results), "--readme", str(readme), "--figures-dir", str(figures), "--check"]) == 0  # times aside
+    readme.write_text(text.replace("- **C1** (", "- **C1** (x", 1))
+    assert main([str(results), "--readme", str(readme), "--figures-dir", str(figures), "--check"]) == 1
+    readme.write_text(text)
     again = replace_section(text, results_section(results, tmp_path, figures))
     assert again == text  # idempotent
     assert "wall time: 11 min on 2 cores;" in results_section(results, tmp_path, None, wall_time="11 min on 2 cores")
