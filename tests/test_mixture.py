@@ -65,11 +65,15 @@ def test_default_shapes_and_dtypes(d):
 
 @pytest.mark.parametrize("d", [2, 3, 10, 50])
 def test_default_means_on_sphere_and_well_separated(d):
-    """||mu_k|| = radius; the closest two means are >= 1.1 radius apart (>= 11 standard deviations)."""
+    """||mu_k|| = radius; in d = 2 the means are a regular octagon (closest two exactly 2 r sin(pi/8) = 0.77 r
+    apart, 7.7 standard deviations), in higher d at least 1.1 r (11 standard deviations)."""
     mix = GaussianMixture.default(d, radius=5.0, scale=0.5)
     torch.testing.assert_close(mix.means.norm(dim=1), torch.full((8,), 5.0, dtype=F64), rtol=1e-12, atol=0)
     gap = float(torch.pdist(mix.means).min())
-    assert gap >= (2 * 5.0 * math.sin(math.pi / 8) - 1e-12 if d == 2 else 1.1 * 5.0)
+    if d == 2:
+        assert gap == pytest.approx(2 * 5.0 * math.sin(math.pi / 8), rel=1e-12)
+    else:
+        assert gap >= 1.1 * 5.0
 
 
 def test_default_d2_circle_and_d1_line():

@@ -224,7 +224,8 @@ def test_symmetric_in_x_and_y(bandwidths):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_unbiased_near_zero_for_same_distribution(seed, d, bw):
     """Two independent samples of N(0, I_d): |MMD_u^2| within 5 estimated standard errors (a zeta_2 / n^2 term,
-    zeta_1 = 0 under the null), and the biased estimate is positive by about E k - E k(x, x') over n."""
+    zeta_1 = 0 under the null), and the biased estimate exceeds it by exactly (2 - kbar_xx - kbar_yy) / n,
+    kbar the mean kernel value off the diagonal (k(x, x) = 1)."""
     n = 1000
     g = _gen(100 * seed + d)
     x, y = torch.randn(n, d, generator=g, dtype=F64), torch.randn(n, d, generator=g, dtype=F64)
@@ -233,6 +234,8 @@ def test_unbiased_near_zero_for_same_distribution(seed, d, bw):
     tol = 5 * _u_stat_std(x, y, bws, n)
     assert tol < 5 * math.sqrt(8) / n  # no looser than the worst case: |h| <= 2, so 2 Var h / n^2 <= 8 / n^2
     assert abs(est) < tol
+    kbar = [(float(rbf_kernel(z, z, bws).sum()) - n) / (n * (n - 1)) for z in (x, y)]
+    assert mmd2_biased(x, y, bws) - est == pytest.approx((2 - sum(kbar)) / n, rel=1e-9)
     assert mmd2_biased(x, y, bws) > est
 
 

@@ -8,7 +8,7 @@ import itertools
 import pytest
 import torch
 
-from rfpipe.ot import assignment_cost, blockwise_assignment, exact_assignment, ot_assignment
+from rfpipe.ot import _principal_direction, assignment_cost, blockwise_assignment, exact_assignment, ot_assignment
 
 
 def _brute_force(x_0, x_1):
@@ -80,3 +80,30 @@ def test_unequal_sizes_are_an_error():
         exact_assignment(torch.zeros(3, 2), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="equal sizes"):
         blockwise_assignment(torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4096])
+def test_assignment_cost_by_hand(chunk):
+    """(0,0)->(1,1) costs 2, (1,0)->(0,2) costs 5: mean 3.5, whatever the chunk."""
+    x_0 = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    x_1 = torch.tensor([[0.0, 2.0], [1.0, 1.0]])
+    assert assignment_cost(x_0, x_1, torch.tensor([1, 0]), chunk=chunk) == 3.5
+    assert assignment_cost(x_0, x_1, torch.tensor([0, 1]), chunk=chunk) == 2.5  # 4 and 1 (the other matching)
+
+
+@pytest.mark.parametrize("shape", [(3,), (10,), (1, 4, 4)])
+def test_principal_direction_is_the_top_eigenvector(shape):
+    """The power iteration finds the top eigenvector of the pooled, centred covariance (up to sign), for two sets
+    with different means and a clear eigengap (variances 1 and 9 apart from one axis)."""
+    gen = torch.Generator().manual_seed(0)
+    dim = int(torch.tensor(shape).prod())
+    scale = torch.ones(dim)
+    scale[dim // 2] = 3.0
+    a = (torch.randn(400, dim, generator=gen) * scale).reshape(400, *shape)
+    b = (torch.randn(300, dim, generator=gen) * scale + 0.5).reshape(300, *shape)
+    pooled = torch.cat([a, b]).flatten(1).double()
+    centred = pooled - pooled.mean(0)
+    top = torch.linalg.eigh(centred.T @ centred).eigenvectors[:, -1]
+    u = _principal_direction(a.flatten(1), b.flatten(1)).double()
+    assert float(u.norm()) == pytest.approx(1.0, abs=1e-6)
+    assert abs(float(u @ top)) > 0.999

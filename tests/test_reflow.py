@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from rfpipe.couplings import AffineCoupling
-from rfpipe.reflow import reflow_pairs, straightness
+from rfpipe.interpolants import Interpolant
+from rfpipe.reflow import reflow, reflow_pairs, straightness
 from rfpipe.reporting.reflow import c8_verdicts
+from rfpipe.training import TrainConfig
 
 
 class _Field(nn.Module):
@@ -29,7 +31,7 @@ def test_translation_flow_is_straight(dim: int, steps: int) -> None:
     model = _Field(lambda x, t: shift.expand_as(x))
     x_0 = torch.randn(20, dim, dtype=torch.float64)
     src, x_1 = reflow_pairs(model, x_0, steps)
-    assert src is x_0
+    torch.testing.assert_close(src, x_0)
     torch.testing.assert_close(x_1, x_0 + shift)
     assert straightness(model, x_0, steps)[1] == pytest.approx(0.0, abs=1e-20)
 
@@ -67,3 +69,43 @@ def test_c8_rule() -> None:
     assert c8_verdicts(bad, [], 0.01)["verdict"].tolist() == ["not reproduced"]
     mixed = _frame({("ot", 0.0): [[0.1, 0.05, 0.002], [0.1, 0.001, 0.001]]})
     assert c8_verdicts(mixed, [], 0.01)["verdict"].tolist() == ["inconclusive"]
+
+
+class _RoundShift(nn.Module):
+    """A constant field that training cannot move: v = (r + 1) c in the r-th model made (r = 0, 1, ...)."""
+
+    def __init__(self, c: torch.Tensor, r: int) -> None:
+        super().__init__()
+        self.v = (r + 1) * c
+        self.unused = nn.Parameter(torch.zeros(1, dtype=c.dtype))  # something for Adam; its gradient is 0
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.v.expand_as(x) + 0 * self.unused
+
+
+@pytest.mark.parametrize("coupling", ["paired", "independent"])
+def test_reflow_round_bookkeeping(coupling: str) -> None:
+    """Round r's flow v = (r + 1) c ends at x_0 + (r + 1) c: the coupling shift is ||x_0 + c - x_1|| averaged in
+    round 0 (against the initial targets), then ||c|| (against the previous round's endpoints); the straightness
+    is 0 (constant speed along chords); with T_OT = identity, l2_to_ot = (r + 1) ||c||."""
+    dim, rounds = 3, 3
+    c = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    made = []
+
+    def make_model() -> nn.Module:
+        made.append(_RoundShift(c, len(made)))
+        return made[-1]
+
+    x_0 = torch.randn(32, dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x_1 = torch.randn(32, dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    config = TrainConfig(steps=2, batch_size=8, lr=1e-3, probe_every=0)
+    out = reflow(make_model, x_0, x_1, coupling, x_0.clone(), Interpolant(0.0), config, rounds, seed=0,
+                 solver_steps=5)
+    assert [r.round for r in out] == list(range(rounds + 1)) and len(made) == rounds + 1
+    norm = float(c.norm())
+    assert out[0].coupling_shift == pytest.approx(float((x_0 + c - x_1).norm(dim=1).mean()), rel=1e-12)
+    for r in out:
+        assert r.straightness == pytest.approx(0.0, abs=1e-20)
+        assert r.l2_to_ot == pytest.approx((r.round + 1) * norm, rel=1e-12)
+        if r.round >= 1:
+            assert r.coupling_shift == pytest.approx(norm, rel=1e-12)

@@ -81,16 +81,18 @@ def test_same_seed_bit_identical(sigma, noise):
     assert not _same(runs[0][0], runs[2][0])
 
 
+@pytest.mark.parametrize("probe_batch", ["train", "fresh"])
 @pytest.mark.parametrize("sigma", [0.0, 0.05])
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_probe_does_not_change_training(sigma, schedule):
-    """probe_every = 0 and probe_every = 3 give bit-identical final weights (the probe has its own generator)."""
+def test_probe_does_not_change_training(sigma, schedule, probe_batch):
+    """probe_every = 0 and probe_every = 3 give bit-identical final weights: a ``train`` probe reads the step's own
+    batch and draws nothing; a ``fresh`` probe draws from its own generator, never the training one."""
     sampler, ip = _translation_sampler(), Interpolant(sigma)
     finals = []
     for every in (0, 3):
         model = _model()
         cfg = TrainConfig(steps=10, batch_size=16, lr=1e-2, probe_every=every, probe_size=8, t_bins=2,
-                          lr_schedule=schedule)
+                          lr_schedule=schedule, probe_batch=probe_batch)
         res = train(model, sampler, ip, cfg, seed=4)
         finals.append((_weights(model), res.final_loss))
         assert (len(res.probes) > 0) == (every > 0)
@@ -122,7 +124,6 @@ def test_probe_steps(steps, every, expected):
         # Stratified times t_i = (i + u_i) / 12 put exactly 4 samples in each of the 3 t-bins.
         assert [r["t_bin"] for r in rows] == [None, 0, 1, 2]
         assert [r["n"] for r in rows] == [12, 4, 4, 4]
-        assert all(r["grad_var_trace"] >= 0 for r in rows)
 
 
 def test_probe_rows_have_all_fields():
