@@ -15,6 +15,7 @@ from torch import Tensor
 
 from rfpipe.couplings import AffineCoupling
 from rfpipe.io import load_tensors, save_tensors
+from rfpipe.ot import exact_assignment
 
 __all__ = ["Pairs", "PairedData", "mixture_data", "ot_partners", "rotation_data"]
 
@@ -64,12 +65,9 @@ def rotation_data(dim: int, angle: float, shift: float, n_pairs: int, n_test: in
 
 
 def ot_partners(x_0: Tensor, x_1: Tensor) -> Tensor:
-    """x_1 reordered by the exact discrete OT assignment of x_0 to x_1 on squared Euclidean cost."""
-    from scipy.optimize import linear_sum_assignment
-
-    cost = torch.cdist(x_0.flatten(1).double(), x_1.flatten(1).double()) ** 2
-    _, cols = linear_sum_assignment(cost.numpy())
-    return x_1[torch.as_tensor(cols)]
+    """x_1 reordered by the exact discrete OT assignment of x_0 to x_1 on squared Euclidean cost
+    (:func:`rfpipe.ot.exact_assignment`)."""
+    return x_1[exact_assignment(x_0, x_1)]
 
 
 def mixture_data(dim: int, n_components: int, radius: float, component_scale: float, n_pairs: int, n_test: int,
