@@ -22,10 +22,11 @@ from rfpipe.solvers import solver_hits_half
 __all__ = ["GRID_AXES", "REPORT_KEYS", "ConfigError", "load_config", "load_schema", "validate_config"]
 
 GRID_AXES: tuple[str, ...] = ("coupling", "sigma", "seed")
+"""The axes every grid must have, in the order they close a cell path (``.../coupling=/sigma=/seed=``)."""
+
 REPORT_KEYS: frozenset[str] = frozenset({"verdict_sigma", "alpha", "zero_tol", "stall_tol"})
 """Settings read only by an experiment's report (verdict rules): no cell's settings, never a grid axis, so that
 changing one reruns the report and nothing else."""
-"""The axes every grid must have, in the order they close a cell path (``.../coupling=/sigma=/seed=``)."""
 
 
 class ConfigError(ValueError):

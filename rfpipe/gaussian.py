@@ -52,7 +52,8 @@ class GaussianPair:
 
     @classmethod
     def from_settings(cls, dim: int, mean: float, cov: str, dtype: torch.dtype = torch.float64) -> GaussianPair:
-        """mu = mean * 1; M = I (``identity``) or diag of variances geometrically spaced from 0.25 to 4 (``anisotropic``)."""
+        """mu = mean * 1; M = I (``identity``) or diag of variances geometrically spaced from 0.25 to 4
+        (``anisotropic``)."""
         mu = torch.full((dim,), float(mean), dtype=dtype)
         if cov == "identity":
             m = torch.eye(dim, dtype=dtype)

@@ -402,8 +402,8 @@ def evaluate_image_cell(settings: dict[str, Any], data: str | os.PathLike, model
 
     Per sample (``samples``): Euclidean L2 over all pixels from the endpoint to the training partner and to the
     OT partner. Per split (``metrics``, long format): their means and standard deviations over samples; for
-    the training split also ``pair_recovery`` and ``closer_to_partner``. ``grid`` keeps the first ``n_grid`` training sources, both
-    partners and the endpoints at the largest step count, for the image-grid figure.
+    the training split also ``pair_recovery`` and ``closer_to_partner``. ``grid`` keeps the first ``n_grid``
+    training sources, both partners and the endpoints at the largest step count, for the image-grid figure.
     """
     paired = PairedData.load(data)
     net = _load_model(settings, model)

@@ -104,8 +104,7 @@ class Experiment:
     def job_settings(self) -> dict[str, Any]:
         """What every job of the experiment reads: the fixed settings less the report's, and ``grid`` (axis ->
         values in grid order). A rule's params, so that changing any of them reruns the rule."""
-        grid = {a: list(dict.fromkeys(v for c in self.cells.values() for k, v in c.params if k == a))
-                for a in self.axes}
+        grid = {a: list(dict.fromkeys(dict(c.params)[a] for c in self.cells.values())) for a in self.axes}
         return {**{k: v for k, v in self.settings.items() if k not in REPORT_KEYS}, "grid": grid}
 
     def partition_schema(self) -> pa.Schema:
