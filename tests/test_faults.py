@@ -598,7 +598,7 @@ WF_CONFIG: dict[str, Any] = {
     "threads": 1,
     "experiments": {"rotation": {
         "kind": "rotation", "grid": {"sigma": [0.05], "coupling": ["rotated"], "seed": [0]},
-        "n_pairs": 32, "n_test": 16, "width": 32, "depth": 2, "steps": 10000, "batch_size": 32, "probe_every": 100,
+        "n_pairs": 32, "n_test": 16, "width": 32, "depth": 2, "steps": 2000, "batch_size": 32, "probe_every": 100,
         "probe_size": 16, "t_bins": 2, "checkpoint_every": 100, "solver_steps": [5], "n_trajectories": 2,
     }},
 }
@@ -644,25 +644,52 @@ def _outputs(workdir: Path) -> dict[str, bytes]:
     return {str(p.relative_to(workdir)): p.read_bytes() for p in sorted(files)}
 
 
+HOLD = """
+# Test only: after the cell is trained and evaluated, this run (its Snakemake lock and its results-folder claim)
+# stays alive at a known point: it writes `held`, then blocks reading the FIFO `release` until the test writes it.
+rule hold:
+    input:
+        "{target}",
+    output:
+        "held.done",
+    run:
+        from pathlib import Path
+
+        Path("held").touch()
+        with open("release") as fifo:
+            fifo.read()
+        Path(output[0]).touch()
+"""
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, subprocess.CompletedProcess[str]]]:
     """A run of WF_CONFIG during which a second snakemake was started on the same folder, from the same working
     directory and from another checkout whose config names the same results folder; (the first run's working
-    directory, {"same": result, "other": result})."""
+    directory, {"same": result, "other": result}).
+
+    The first run is held, cell finished, inside a last job (rule ``hold``) until both second runs have ended, so
+    the outcome never depends on how fast this machine trains or starts a process."""
     workdir = _workflow(tmp_path_factory.mktemp("first"))
+    with open(workdir / "Snakefile", "a") as f:
+        f.write(HOLD.format(target=TARGET))
+    os.mkfifo(workdir / "release")
     elsewhere = _workflow(tmp_path_factory.mktemp("other"), {**WF_CONFIG, "results_dir": str(workdir / "results")})
-    first = subprocess.Popen(_snakemake_cmd(TARGET), cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, start_new_session=True)
-    locks = workdir / ".snakemake" / "locks"
-    _wait_for(lambda: locks.is_dir() and any(locks.iterdir()), first, "the lock")
-    # Training under way, its data job finished: a second run started while a job's output is still marked
-    # incomplete stops at that ("Incomplete files") before it reaches the lock.
-    checkpoint = workdir / "results" / "rotation" / "checkpoints" / CELL / "state.pt"
-    _wait_for(checkpoint.exists, first, "the first checkpoint")
-    second = {"same": _snakemake(workdir, TARGET),
-              "other": _snakemake(elsewhere, str(workdir / "results" / "rotation" / "cells" / CELL / "metrics.parquet"))}
-    assert first.poll() is None, "the first run ended before the second ones were refused: make it longer"
-    out, _ = first.communicate(timeout=600)
+    first = subprocess.Popen(_snakemake_cmd("held.done"), cwd=workdir, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        _wait_for((workdir / "held").exists, first, "the hold", timeout=600)
+        # Both target work still to do (the held job's output), so each has to reach the lock or the claim.
+        second = {"same": _snakemake(workdir, "held.done"),
+                  "other": _snakemake(elsewhere, str(workdir / "results" / "rotation" / "cells" / CELL
+                                                     / "metrics.parquet"))}
+        assert first.poll() is None, "the held run ended before it was released"
+        with open(workdir / "release", "w") as fifo:
+            fifo.write("go")
+        out, _ = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
     assert first.returncode == 0, out[-3000:]
     return workdir, second
 
