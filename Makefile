@@ -1,4 +1,5 @@
 # Two commands for a newcomer:  make results  (the default run)   make test  (the test suite)
+# Also:  make lint  (ruff and snakemake --lint)   make test-slow  (the end-to-end runs left out of make test)
 # Each creates .venv/ in the repository and installs the project into it when missing.
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 CORES  ?= 2
 
-.PHONY: results test clean venv
+.PHONY: results test test-slow lint clean venv
 
 venv: $(VENV)/.installed
 
@@ -22,8 +23,17 @@ $(VENV)/.installed: pyproject.toml
 results: venv
 	$(BIN)/snakemake --cores $(CORES) --keep-going
 
+PYTEST_ARGS ?=
+
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: venv
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check rfpipe tests benchmarks workflow/scripts
+	$(BIN)/snakemake --lint --configfile config/test.yaml
 
 clean:
 	rm -rf results .snakemake

@@ -21,6 +21,9 @@ else
   echo "skipped: torchcfm is not installed ($PY -m pip install --no-deps torchcfm==1.0.7 pot)"
 fi
 
+section "lean Adam step on the default rotation cell: $PY benchmarks/adam_step.py"
+"$PY" benchmarks/adam_step.py
+
 section "gradient-variance probe cost: $PY benchmarks/gradvar.py"
 "$PY" benchmarks/gradvar.py
 

@@ -17,17 +17,14 @@ from typing import Any
 import jsonschema
 import yaml
 
+from rfpipe import kinds
 from rfpipe.solvers import solver_hits_half
 
-__all__ = ["GRID_AXES", "REPORT_KEYS", "ConfigError", "load_config", "load_schema", "validate_config"]
+__all__ = ["GRID_AXES", "ConfigError", "check_odd_steps", "check_probe", "load_config", "load_schema",
+           "validate_config", "values"]
 
 GRID_AXES: tuple[str, ...] = ("coupling", "sigma", "seed")
 """The axes every grid must have, in the order they close a cell path (``.../coupling=/sigma=/seed=``)."""
-
-REPORT_KEYS: frozenset[str] = frozenset({"verdict_sigma", "alpha", "zero_tol", "stall_tol"})
-"""Settings read only by an experiment's report (verdict rules): no cell's settings, never a grid axis, so that
-changing one reruns the report and nothing else."""
-
 
 class ConfigError(ValueError):
     """An invalid configuration; the message names the key."""
@@ -83,68 +80,38 @@ def _canonical(value: Any, prop: dict[str, Any]) -> Any:
     return value
 
 
-def _check_cross(name: str, kind: str, settings: dict[str, Any], grid: dict[str, list[Any]],
-                 check_data: bool = True) -> None:
-    """Rules that span several keys (applied to the fixed settings and every grid value)."""
-    where = f"experiments.{name}"
-    if kind in ("rotation", "mog"):
-        # The odd/even rule: Euler and Heun on n uniform steps evaluate the field at t = 1/2 iff n is even, the
-        # time where every line of the 180-degree rotated pairing crosses (2.5, 2.5): odd counts only. The
-        # solver and the step lists may be grid axes: every combination is checked.
-        solvers = grid.get("solver", [settings.get("solver")])
-        step_lists = grid.get("solver_steps", [settings.get("solver_steps", [])])
-        for solver in solvers:
-            for step_list in step_lists:
-                for steps in step_list:
-                    if solver in ("euler", "heun") and solver_hits_half(solver, steps):
-                        raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates "
-                                          f"the field at t = 1/2 (singular for angle 180); use odd step counts")
-        _check_probe(where, settings, grid)
-    if kind == "gaussian_variance":
-        for n in grid.get("n_samples", [settings.get("n_samples")]):
-            for b in grid.get("t_bins", [settings.get("t_bins")]):
-                if n is not None and b is not None and n < 2 * b:
-                    raise ConfigError(f"{where}.n_samples: {n} must be at least 2 * t_bins = {2 * b} "
-                                      f"(two samples per t-bin)")
-    if kind == "images":
-        _check_images(where, settings, grid, check_data)
-        _check_probe(where, settings, grid)
-
-
-def _values(key: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> list[Any]:
+def values(key: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> list[Any]:
     """Every value ``key`` takes in the experiment: its grid values, or the fixed setting."""
     return list(grid[key]) if key in grid else [settings[key]]
 
 
-def _check_images(where: str, settings: dict[str, Any], grid: dict[str, list[Any]], check_data: bool) -> None:
-    from rfpipe.images import DatasetError, dataset_size
+def check_odd_steps(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
+    """The odd/even rule: Euler and Heun on n uniform steps evaluate the field at t = 1/2 iff n is even, the time
+    where every line of the 180-degree rotated pairing crosses (2.5, 2.5): odd counts only. The solver and the
+    step lists may be grid axes: every combination is checked."""
+    solvers = grid.get("solver", [settings.get("solver")])
+    step_lists = grid.get("solver_steps", [settings.get("solver_steps", [])])
+    for solver in solvers:
+        for step_list in step_lists:
+            for steps in step_list:
+                if solver in ("euler", "heun") and solver_hits_half(solver, steps):
+                    raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates "
+                                      f"the field at t = 1/2 (singular for angle 180); use odd step counts")
 
-    couplings = grid["coupling"]
-    if "reflow" in couplings:
-        if "independent" not in couplings:
-            raise ConfigError(f"{where}.grid.coupling: 'reflow' needs 'independent' in the same grid (its cell at "
-                              f"teacher_sigma generates the reflow pairs)")
-        for teacher in _values("teacher_sigma", settings, grid):
-            if teacher not in grid["sigma"]:
-                raise ConfigError(f"{where}.teacher_sigma: {teacher} is not in grid.sigma {grid['sigma']}; the "
-                                  f"reflow pairs come from the independent cell at that sigma")
-    for mults in _values("channel_mults", settings, grid):
-        for res in _values("resolution", settings, grid):
-            if res % 2 ** (len(mults) - 1):
-                raise ConfigError(f"{where}.resolution: {res} must be divisible by 2^(len(channel_mults) - 1) = "
-                                  f"{2 ** (len(mults) - 1)}")
-    for dataset in _values("dataset", settings, grid) if check_data else ():
-        for data_dir in _values("data_dir", settings, grid):
-            try:
-                size = dataset_size(dataset, data_dir)
-            except DatasetError as err:
-                key = "data_dir" if dataset in ("celeba", "fashion_mnist") else "dataset"
-                raise ConfigError(f"{where}.{key}: {err}") from None
-            for n in _values("n_pairs", settings, grid):
-                for n_test in _values("n_test", settings, grid):
-                    if n + n_test > size:
-                        raise ConfigError(f"{where}.n_pairs: {n} training + {n_test} test images exceed the "
-                                          f"{size} images of dataset {dataset!r}")
+
+def check_probe(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
+    """Two samples per t-bin: the probe holds probe_size samples with ``probe_batch: fresh``, the step's
+    batch_size with ``train``."""
+    if not (settings.get("probe_every", 0) or "probe_every" in grid):
+        return
+    bins = grid.get("t_bins", [settings.get("t_bins")])
+    for mode in grid.get("probe_batch", [settings.get("probe_batch", "fresh")]):
+        key = "probe_size" if mode == "fresh" else "batch_size"
+        for n in grid.get(key, [settings.get(key)]):
+            for b in bins:
+                if n is not None and b is not None and n < 2 * b:
+                    raise ConfigError(f"{where}.{key}: {n} must be at least 2 * t_bins = {2 * b} "
+                                      f"(two samples per t-bin in a probe with probe_batch {mode})")
 
 
 SLURM_AT_LEAST_ONE: tuple[str, ...] = ("cpus", "mem_mb", "time_min")
@@ -171,21 +138,6 @@ def _check_slurm(resources: dict[str, Any], where: str) -> None:
         if value is not None and not SBATCH_WORD.fullmatch(str(value)):
             raise ConfigError(f"{where}.{key}: {value!r} is not one word; allowed: a value without spaces, line "
                               f"breaks or control characters (it goes into the job script's #SBATCH line)")
-
-
-def _check_probe(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:
-    """Two samples per t-bin: the probe holds probe_size samples with ``probe_batch: fresh``, the step's
-    batch_size with ``train``."""
-    if not (settings.get("probe_every", 0) or "probe_every" in grid):
-        return
-    bins = grid.get("t_bins", [settings.get("t_bins")])
-    for mode in grid.get("probe_batch", [settings.get("probe_batch", "fresh")]):
-        key = "probe_size" if mode == "fresh" else "batch_size"
-        for n in grid.get(key, [settings.get(key)]):
-            for b in bins:
-                if n is not None and b is not None and n < 2 * b:
-                    raise ConfigError(f"{where}.{key}: {n} must be at least 2 * t_bins = {2 * b} "
-                                      f"(two samples per t-bin in a probe with probe_batch {mode})")
 
 
 def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str, Any]:
@@ -226,7 +178,7 @@ def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str
                 raise ConfigError(f"{where}.grid.{axis}: unknown setting for kind {kind!r}; allowed: {allowed}")
             if axis in exp:
                 raise ConfigError(f"{where}.{axis}: set both as a fixed setting and as a grid axis; keep one")
-            if axis in REPORT_KEYS:
+            if axis in kinds.get(kind).report_keys:
                 raise ConfigError(f"{where}.grid.{axis}: a report setting (read by the verdicts only, it changes no "
                                   f"cell) cannot be a grid axis; set it once as {where}.{axis}")
             for i, value in enumerate(values):
@@ -244,7 +196,7 @@ def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str
         for key in list(exp):
             if key in props and key not in ("kind", "grid"):
                 exp[key] = _canonical(exp[key], props[key])
-        _check_cross(name, kind, exp, grid, check_data)
+        kinds.get(kind).check(where, exp, grid, check_data)
         if check_data and out["executor"] == "local":
             _check_device(exp, grid, where)
     return out

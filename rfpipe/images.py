@@ -18,6 +18,9 @@ scaled from [0, 1] to [-1, 1]. Images are in a fixed order; the first ``limit`` 
 from __future__ import annotations
 
 import gzip
+import logging
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["DATASETS", "DatasetError", "celeba_files", "dataset_size", "load_images"]
+from rfpipe.io import save_tensors
+
+__all__ = ["DATASETS", "DatasetError", "cache_images", "celeba_files", "dataset_size", "load_images"]
+
+log = logging.getLogger("rfpipe")
 
 DATASETS: tuple[str, ...] = ("mnist5k", "fashion_mnist", "lfw_faces", "celeba")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -167,3 +174,11 @@ def load_images(name: str, resolution: int, data_dir: str | None = None, limit: 
     x = _resize(_centre_square(x), resolution)
     return (x * 2.0 - 1.0).contiguous()
 
+
+def cache_images(dataset: str, resolution: int, data_dir: str | None, limit: int, images: str | os.PathLike) -> None:
+    """Decode and resize the first ``limit`` images of ``dataset`` once; write them (in [-1, 1]) to ``images``."""
+    start = time.perf_counter()
+    x = load_images(dataset, resolution, data_dir, limit)
+    save_tensors({"images": x}, images)
+    log.info("%s: %d images of shape %s in %.1f s -> %s", dataset, x.shape[0], tuple(x.shape[1:]),
+             time.perf_counter() - start, images)

@@ -1,41 +1,27 @@
-"""Damaged files and failed cells, without torch (the Snakefile imports this).
+"""Damaged files, without torch (the Snakefile imports this).
 
-Damaged files. Every ``.pt`` file rfpipe writes is a zip archive (``torch.save``) whose members carry CRC-32
-checksums, and every Parquet file is written with page checksums (:func:`rfpipe.io.write_parquet`), so a
-truncated or bit-flipped file is found by reading it back: :func:`check_file`. The workflow checks the
-outputs of every cell when it starts (``workflow/rules/train.smk``) and removes a damaged one with the rest of
-its cell (:func:`remove_damaged`), so Snakemake runs the cell again, and everything after it; readers raise
+Every ``.pt`` file rfpipe writes is a zip archive (``torch.save``) whose members carry CRC-32 checksums, and
+every Parquet file is written with page checksums (:func:`rfpipe.io.write_parquet`), so a truncated or
+bit-flipped file is found by reading it back: :func:`check_file`. The workflow checks the outputs of every cell
+when it starts (``workflow/rules/train.smk``) and removes a damaged one with the rest of its cell
+(:func:`remove_damaged`), so Snakemake runs the cell again, and everything after it; readers raise
 :class:`CorruptFileError` naming the file.
 
-Failed cells. A cell whose training meets a NaN or inf (:class:`FloatingPointError`, deterministic on the
-CPU) leaves a failure record ``failed.json`` beside its resume checkpoint,
-``<results>/<experiment>/checkpoints/<cell>/failed.json``, with the error and the cell's settings. While the
-record matches the cell's current settings, the workflow leaves that cell out of its experiment's report
-(which lists it as failed) instead of training it again; delete the record, or change the settings, to retry.
-
-Shared results folders. Snakemake locks the outputs of a run per working directory, so two checkouts whose
-configs name the same (absolute) ``results_dir`` would not see each other. Each run therefore claims the
-folder for its working directory (:func:`claim_results`, a shared ``flock`` that the kernel drops when the
-process ends, so no stale lock outlives a kill), and a run from another working directory is refused while
-the claim is held.
+Failure records of cells stopped by a NaN or inf are :mod:`rfpipe.failures`; the claim of a results folder
+by one working directory is :mod:`rfpipe.claims`.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
 
-__all__ = ["FAILED", "VERIFIED", "CorruptFileError", "ResultsInUseError", "cell_name", "check_file",
-           "checkpoint_path", "claim_results", "damaged_files", "damaged_outputs", "failed_cells", "failure_record",
-           "read_failure", "remove_damaged", "remove_failure", "settings_tag", "write_failure"]
+from rfpipe.layout import CELLS, DATA
 
-FAILED = "failed.json"
-"""Name of a cell's failure record, beside its checkpoint ``state.pt``."""
+__all__ = ["VERIFIED", "CorruptFileError", "check_file", "damaged_files", "damaged_outputs", "remove_damaged",
+           "write_atomic"]
 
 RERUN = "run the workflow again: it removes damaged outputs it finds and makes them again"
 
@@ -98,76 +84,6 @@ def damaged_files(paths: list[str | os.PathLike], full_max: int | None = None) -
     return out
 
 
-def cell_name(path: str | os.PathLike) -> str:
-    """``<experiment>/<cell path>`` of a file inside ``<results>/<experiment>/cells/<cell path>/`` or
-    ``.../checkpoints/<cell path>/``; else the file's folder."""
-    parts = Path(path).parent.parts
-    for marker in ("cells", "checkpoints"):
-        if marker in parts[1:]:
-            i = len(parts) - 1 - parts[::-1].index(marker)
-            return "/".join((parts[i - 1], *parts[i + 1:]))
-    return str(Path(path).parent)
-
-
-def settings_tag(settings: dict[str, Any]) -> str:
-    """The cell's settings as one string (sorted JSON), as training tags its checkpoints."""
-    return json.dumps(settings, sort_keys=True)
-
-
-def failure_record(checkpoint: str | os.PathLike) -> Path:
-    """Where the failure record of the cell whose checkpoint is ``checkpoint`` goes."""
-    return Path(checkpoint).with_name(FAILED)
-
-
-def write_failure(checkpoint: str | os.PathLike, cell: str, settings: dict[str, Any], error: BaseException) -> Path:
-    """Record that ``cell`` failed with ``error`` (atomically); returns the record's path."""
-    path = failure_record(checkpoint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps({"cell": cell, "error": f"{type(error).__name__}: {error}",
-                                    "settings": settings_tag(settings)}, indent=1) + "\n")
-    return path
-
-
-def read_failure(checkpoint: str | os.PathLike, settings: dict[str, Any]) -> dict[str, str] | None:
-    """The failure record of a cell, if there is one for these ``settings`` (a record of other settings, or an
-    unreadable one, is ignored)."""
-    path = failure_record(checkpoint)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("settings") != settings_tag(settings):
-        return None
-    return {"cell": str(record.get("cell", "")), "error": str(record.get("error", "")), "record": str(path)}
-
-
-def remove_failure(checkpoint: str | os.PathLike) -> None:
-    """Forget a cell's failure (a new attempt starts)."""
-    failure_record(checkpoint).unlink(missing_ok=True)
-
-
-def checkpoint_path(experiment_dir: str | os.PathLike, cell_path: str) -> Path:
-    """The resume checkpoint of a cell (the rules' ``checkpoint`` param), beside which its failure record goes."""
-    return Path(experiment_dir) / "checkpoints" / cell_path / "state.pt"
-
-
-def failed_cells(experiment_dir: str | os.PathLike, cells: dict[str, Any],
-                 teachers: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
-    """Cell path -> failure record, for the ``cells`` (path -> :class:`rfpipe.sweep.Cell`) of the experiment
-    in ``experiment_dir`` that have one matching their current settings. A cell whose teacher (``teachers``: cell
-    path -> the path of the cell whose flow makes its data, :meth:`rfpipe.sweep.Experiment.teachers`) failed has
-    failed too: its record is the teacher's."""
-    out = {}
-    for path, cell in cells.items():
-        record = read_failure(checkpoint_path(experiment_dir, path), cell.settings)
-        if record is not None:
-            out[path] = record
-    for path, teacher in (teachers or {}).items():
-        if teacher in out and path not in out:
-            out[path] = {**out[teacher], "error": f"its teacher cell {teacher} failed: {out[teacher]['error']}"}
-    return out
-
-
 VERIFIED = ".verified.json"
 """Name of the record, in an experiment's folder, of its files that passed a whole check at a workflow start."""
 
@@ -185,7 +101,7 @@ def damaged_outputs(experiment_dirs: list[str | os.PathLike], remember: bool = F
     """
     out: list[tuple[Path, str]] = []
     for root in map(Path, experiment_dirs):
-        paths = [p for sub in ("cells", "data") for p in (root / sub).rglob("*") if p.suffix in (".pt", ".parquet")]
+        paths = [p for sub in (CELLS, DATA) for p in (root / sub).rglob("*") if p.suffix in (".pt", ".parquet")]
         paths += list(root.glob("*.parquet"))
         known = _read_verified(root)
         verified: dict[str, list[int]] = {}
@@ -208,7 +124,7 @@ def damaged_outputs(experiment_dirs: list[str | os.PathLike], remember: bool = F
             elif full:
                 verified[key] = stamp
         if remember and verified != known and root.is_dir():
-            _write_atomic(root / VERIFIED, json.dumps(verified, sort_keys=True) + "\n")
+            write_atomic(root / VERIFIED, json.dumps(verified, sort_keys=True) + "\n")
     return out
 
 
@@ -220,7 +136,8 @@ def _read_verified(root: Path) -> dict[str, list[int]]:
     return record if isinstance(record, dict) else {}
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it (never a partial file)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -235,49 +152,10 @@ def remove_damaged(path: str | os.PathLike) -> list[Path]:
     experiment's Parquet) is removed alone; it is made again when a job needs it.
     """
     path = Path(path)
-    if "cells" in path.parts[:-1]:
+    if CELLS in path.parts[:-1]:
         removed = sorted(p for p in path.parent.iterdir() if p.is_file() and not p.name.startswith("."))
     else:
         removed = [path]
     for p in removed:
         p.unlink(missing_ok=True)
     return removed
-
-
-CLAIMS = ".rfpipe-claims"
-"""Folder, inside a results folder, of the claims of the working directories whose runs use it."""
-
-
-class ResultsInUseError(RuntimeError):
-    """The results folder is in use by a run from another working directory; the message names both."""
-
-
-def claim_results(results_dir: str | os.PathLike, workdir: str | os.PathLike) -> int:
-    """Claim ``results_dir`` for the runs of ``workdir`` (Snakemake's working directory) for the life of this
-    process; returns the claim's file descriptor (keep it open).
-
-    Runs from the same ``workdir`` share the claim (Snakemake's own lock keeps them apart); while a run from
-    another working directory holds one, :class:`ResultsInUseError` is raised. Two runs that start together may
-    both be refused; neither writes anything.
-    """
-    claims = Path(results_dir) / CLAIMS
-    claims.mkdir(parents=True, exist_ok=True)
-    where = os.path.realpath(workdir)
-    mine = claims / f"{hashlib.sha256(where.encode()).hexdigest()[:16]}.lock"
-    fd = os.open(mine, os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_SH)
-    if os.fstat(fd).st_size == 0:
-        os.write(fd, f"{where}\n".encode())
-    for other in sorted(claims.glob("*.lock")):
-        if other.name == mine.name:
-            continue
-        with open(other, "rb") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: nobody holds that claim now
-            except BlockingIOError:
-                os.close(fd)
-                holder = f.read().decode(errors="replace").strip() or other.name
-                raise ResultsInUseError(
-                    f"results folder {Path(results_dir).resolve()} is in use by a run in {holder}; wait for it to end "
-                    f"or give this checkout its own results_dir") from None
-    return fd

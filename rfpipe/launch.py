@@ -6,7 +6,7 @@ cells that module imports torch; the waiting process stays small: see ``tests/te
 
     from rfpipe.launch import SlurmResources, run
 
-    run("rfpipe.pipeline:train_cell", {"settings": settings, "data": "…/data.pt", ...},
+    run("rfpipe.pipeline:cell_job", {"settings": settings, "inputs": {"data": "…/data.pt"}, "outputs": {...}, ...},
         executor="slurm", resources=SlurmResources(partition="gpu", gpus=1, time_min=120),
         log_dir="results/rotation/logs/slurm/<cell>")
 
@@ -44,7 +44,6 @@ import os
 import shlex
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -54,7 +53,6 @@ from typing import Any
 
 import submitit
 import submitit.helpers
-import submitit.slurm.slurm
 from submitit.core.utils import FailedJobError, FailedSubmissionError, UncompletedJobError
 
 log = logging.getLogger(__name__)
@@ -205,45 +203,28 @@ def call(target: str, kwargs: dict[str, Any]) -> Any:
     return resolve(target)(**kwargs)
 
 
-def _run_ignoring_sigterm(cmd: list[str], timeout: float) -> None:
-    """Run ``cmd`` to completion with SIGTERM ignored in the child (an ignored signal stays ignored across exec).
-
-    Called from the main thread only (``signal.signal``); SIGTERM is ignored here too for the instant of the
-    spawn, which is what submitit's handler does with it inside a job anyway.
-    """
-    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        proc = subprocess.Popen(cmd)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    try:
-        returncode = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
-    if returncode != 0:
-        raise subprocess.CalledProcessError(returncode, cmd)
-
-
-def _requeue_immune_to_sigterm() -> None:
-    """Inside a job: submitit's requeue (``scontrol requeue <job>``) runs with SIGTERM ignored.
+def _ignore_sigterm_before_requeue() -> None:
+    """Inside a Slurm job, from submitit's checkpoint on: ignore SIGTERM, so that ``scontrol requeue`` inherits it.
 
     A preempted job receives SIGTERM besides submitit's USR2, and requeueing makes Slurm SIGTERM every process
-    of the job; both can reach ``scontrol``, a child of the job, while it runs. Killed before its request
-    reaches the controller, scontrol leaves the job not requeued, and the job ends as FAILED (seen in CI).
-    Ignoring SIGTERM in scontrol lets the request complete; a real error of scontrol still raises.
+    of the job; both can reach ``scontrol``, the child of the job that submitit spawns to requeue it. Killed
+    before its request reaches the controller, scontrol leaves the job not requeued, and the job ends as
+    FAILED (seen in CI). On USR2, submitit's handler calls :meth:`Call.checkpoint`, the public hook of a
+    ``Checkpointable``, dumps the returned submission, runs ``scontrol requeue <job>`` and exits; ignoring
+    SIGTERM in the checkpoint makes scontrol start with SIGTERM ignored (an ignored signal stays ignored
+    across fork and exec, and ``subprocess`` restores only SIGPIPE, SIGXFZ and SIGXFSZ), so its request
+    completes; a real error of scontrol still fails the job. The job process loses nothing: submitit's own
+    SIGTERM handler only logs the signal, and the process exits right after the requeue.
+
+    This replaces a patch of submitit's private ``SlurmJobEnvironment._requeue``; the order it relies on
+    (checkpoint, then requeue by a child process, in the job process) is checked against the installed submitit
+    by ``tests/test_launch.py::test_requeue_completes_although_scontrol_is_sigtermed``, which runs submitit's
+    own job entry point. Outside a submitit Slurm job (e.g. the submitting process, whose SIGTERM handler
+    cancels the job) or off the main thread, nothing changes.
     """
-    env = submitit.slurm.slurm.SlurmJobEnvironment
-    if getattr(env._requeue, "rfpipe", False):
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm" or threading.current_thread() is not threading.main_thread():
         return
-
-    def _requeue(self: Any, countdown: int) -> None:
-        _run_ignoring_sigterm(["scontrol", "requeue", self.job_id], timeout=60)
-        print(f"rfpipe.launch: requeued Slurm job {self.job_id} ({countdown} time-outs left)", flush=True)
-
-    _requeue.rfpipe = True  # type: ignore[attr-defined]
-    env._requeue = _requeue  # type: ignore[method-assign]
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class Call(submitit.helpers.Checkpointable):
@@ -262,10 +243,10 @@ class Call(submitit.helpers.Checkpointable):
     def __call__(self) -> Any:
         print(f"rfpipe.launch: calling {self.target} (requeues so far: {self.requeues}, "
               f"SLURM_RESTART_COUNT={os.environ.get('SLURM_RESTART_COUNT', '0')})", flush=True)
-        _requeue_immune_to_sigterm()
         return call(self.target, self.kwargs)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        _ignore_sigterm_before_requeue()  # submitit runs `scontrol requeue` next: it must survive a SIGTERM
         self.requeues += 1
         print(f"rfpipe.launch: {self.target} interrupted; requeued (#{self.requeues}), the target will be "
               "called again and resume from its own checkpoint", flush=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from rfpipe.settings import MLPSettings
 
 __all__ = ["ACTIVATIONS", "MLP"]
 
@@ -32,6 +35,11 @@ class MLP(nn.Module):
         layers.append(nn.Linear(width, dim))
         self.net = nn.Sequential(*layers)
         self.dim = dim
+
+    @classmethod
+    def from_settings(cls, dim: int, settings: MLPSettings) -> MLP:
+        """The MLP of ``settings`` (width, depth, activation) on data of dimension ``dim``."""
+        return cls(dim, settings.width, settings.depth, settings.activation)  # type: ignore[arg-type]
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         """Velocity at (x, t); ``t`` of shape (B,) or a scalar."""

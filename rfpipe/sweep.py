@@ -18,19 +18,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from rfpipe.config import GRID_AXES, REPORT_KEYS, load_schema
+from rfpipe import kinds
+from rfpipe.config import GRID_AXES, load_schema
 
-__all__ = ["DATA_KEYS", "Cell", "Experiment", "Sweep", "format_value"]
-
-DATA_KEYS: dict[str, tuple[str, ...]] = {"rotation": ("dim", "angle", "shift", "n_pairs", "n_test"),
-                                         "gaussian_variance": (),
-                                         "reflow": (),
-                                         "mog": ("dim", "n_components", "radius", "component_scale", "n_pairs",
-                                                 "n_test"),
-                                         "images": ("dataset", "data_dir", "resolution", "n_pairs", "n_test",
-                                                    "ot_exact_max", "ot_block", "coupling", "teacher_sigma")}
-"""Per kind, the settings that determine the prepared data (besides ``seed``)."""
-
+__all__ = ["Cell", "Experiment", "Sweep", "expand_experiment", "format_value"]
 
 def format_value(value: Any) -> str:
     """The one text form of a grid value in a path."""
@@ -64,8 +55,8 @@ class Cell:
         experiment: experiment name.
         kind: experiment kind.
         params: the cell's grid values in path order.
-        settings: every setting the cell's jobs read: the fixed settings less the report's
-            (:data:`rfpipe.config.REPORT_KEYS`), with the grid values in place.
+        settings: every setting the cell's jobs read (the wire form of its kind's typed settings): the fixed
+            settings less the report's (the kind's ``report_keys``), with the grid values in place.
         data_params: the data-determining grid values and the seed, in path order.
     """
 
@@ -105,7 +96,13 @@ class Experiment:
         """What every job of the experiment reads: the fixed settings less the report's, and ``grid`` (axis ->
         values in grid order). A rule's params, so that changing any of them reruns the rule."""
         grid = {a: list(dict.fromkeys(dict(c.params)[a] for c in self.cells.values())) for a in self.axes}
-        return {**{k: v for k, v in self.settings.items() if k not in REPORT_KEYS}, "grid": grid}
+        report_keys = kinds.get(self.kind).report_keys
+        return {**{k: v for k, v in self.settings.items() if k not in report_keys}, "grid": grid}
+
+    def report_settings(self) -> dict[str, Any]:
+        """What the experiment's report reads: every fixed setting (the report's included) and ``grid``. A rule's
+        params, so that a changed verdict setting reruns the report alone."""
+        return {**self.settings, "grid": self.job_settings()["grid"]}
 
     def partition_schema(self) -> pa.Schema:
         """Arrow types of the path keys (float ``sigma``, string ``coupling``, int ``seed``, ...)."""
@@ -118,31 +115,42 @@ class Experiment:
 
     def data_settings(self, data_path: str) -> dict[str, Any]:
         """The settings that produce the data at ``data_path`` (a key of :meth:`data_paths`)."""
+        keys = sorted((*kinds.get(self.kind).data_keys, "kind", "seed"))
         for cell in self.cells.values():
             if cell.data_path == data_path:
-                return {k: cell.settings[k] for k in sorted((*DATA_KEYS[self.kind], "kind", "seed"))}
+                return {k: cell.settings[k] for k in keys}
         raise KeyError(f"experiment {self.name!r} has no data {data_path!r} in its grid")
 
-    def teacher(self, data_path: str) -> Cell:
-        """The cell whose flow generates the ``reflow`` pairs of ``data_path`` (kind ``images``): the first cell in
-        grid order with the same data settings, coupling ``independent`` and sigma = ``teacher_sigma``."""
-        want = self.data_settings(data_path)
-        for cell in self.cells.values():
-            st = cell.settings
-            if (st["coupling"] == "independent" and st["sigma"] == want["teacher_sigma"]
-                    and all(st[k] == v for k, v in want.items() if k != "coupling")):
-                return cell
-        raise KeyError(f"experiment {self.name!r} has no independent cell at sigma {want['teacher_sigma']} for "
-                       f"the reflow data {data_path!r}")
-
     def teachers(self) -> dict[str, str]:
-        """Cell path -> the path of its :meth:`teacher`, for every cell trained on ``reflow`` pairs."""
-        return {path: self.teacher(cell.data_path).path for path, cell in self.cells.items()
-                if cell.settings.get("coupling") == "reflow"}
+        """Cell path -> the path of the cell whose outputs make its data (its kind's ``teachers``): a failed
+        teacher fails its pupils."""
+        return kinds.get(self.kind).teachers(self.cells, self.data_settings)
 
     def data_paths(self) -> list[str]:
         """Every distinct data path of the experiment."""
         return sorted({c.data_path for c in self.cells.values()})
+
+
+def expand_experiment(name: str, exp: dict[str, Any]) -> Experiment:
+    """The experiment ``name`` of a validated config's ``experiments`` (``kind``, ``grid`` and fixed settings;
+    also what :meth:`Experiment.job_settings` or :meth:`Experiment.report_settings` give), with its cells."""
+    kind = kinds.get(exp["kind"])
+    order = list(load_schema()["$defs"][kind.name]["properties"])
+    grid: dict[str, list[Any]] = exp["grid"]
+    extra = sorted((a for a in grid if a not in GRID_AXES), key=order.index)
+    axes = (*extra, *GRID_AXES)
+    fixed = dict(sorted((k, v) for k, v in exp.items() if k != "grid"))
+    training = {k: v for k, v in fixed.items() if k not in kind.report_keys}
+    data_axes = [a for a in axes if a in kind.data_keys] + ["seed"]
+    cells: dict[str, Cell] = {}
+    for values in itertools.product(*(grid[a] for a in axes)):
+        params = tuple(zip(axes, values))
+        # Sorted keys: Snakemake compares params by their text, so key order must not depend on the YAML.
+        settings = dict(sorted({**training, **dict(params)}.items()))
+        data_params = tuple((a, settings[a]) for a in data_axes)
+        cell = Cell(name, kind.name, params, settings, data_params)
+        cells[cell.path] = cell
+    return Experiment(name, kind.name, fixed, axes, cells)
 
 
 class Sweep:
@@ -157,23 +165,7 @@ class Sweep:
 
     @staticmethod
     def _expand(name: str, exp: dict[str, Any]) -> Experiment:
-        kind = exp["kind"]
-        order = list(load_schema()["$defs"][kind]["properties"])
-        grid: dict[str, list[Any]] = exp["grid"]
-        extra = sorted((a for a in grid if a not in GRID_AXES), key=order.index)
-        axes = (*extra, *GRID_AXES)
-        fixed = dict(sorted((k, v) for k, v in exp.items() if k != "grid"))
-        training = {k: v for k, v in fixed.items() if k not in REPORT_KEYS}
-        data_axes = [a for a in axes if a in DATA_KEYS[kind]] + ["seed"]
-        cells: dict[str, Cell] = {}
-        for values in itertools.product(*(grid[a] for a in axes)):
-            params = tuple(zip(axes, values))
-            # Sorted keys: Snakemake compares params by their text, so key order must not depend on the YAML.
-            settings = dict(sorted({**training, **dict(params)}.items()))
-            data_params = tuple((a, settings[a]) for a in data_axes)
-            cell = Cell(name, kind, params, settings, data_params)
-            cells[cell.path] = cell
-        return Experiment(name, kind, fixed, axes, cells)
+        return expand_experiment(name, exp)
 
     def __iter__(self) -> Iterator[Cell]:
         for exp in self.experiments.values():

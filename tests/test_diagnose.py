@@ -27,7 +27,7 @@ from rfpipe.data import PairedData, rotation_data
 from rfpipe.diagnose import DiagnoseError, diagnose, load_model, load_pairs
 from rfpipe.io import load_tensors, save_tensors
 from rfpipe.metrics import pair_recovery
-from rfpipe.pipeline import evaluate_cell, prepare_data, train_cell
+from cells import evaluate_cell, prepare_data, train_cell_from as train_cell
 from rfpipe.sweep import Sweep
 
 TESTS = Path(__file__).resolve().parent

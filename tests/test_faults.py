@@ -25,9 +25,10 @@ import yaml
 from workflow_copy import copy_workflow
 import torch
 
-from rfpipe.integrity import CorruptFileError, cell_name, check_file, damaged_files, read_failure
+from rfpipe.failures import cell_name, read_failure
+from rfpipe.integrity import CorruptFileError, check_file, damaged_files
 from rfpipe.io import UnsafeFileError, load_tensors, save_tensors, write_parquet
-from rfpipe.pipeline import prepare_data, train_cell
+from cells import evaluate_cell, prepare_data, train_cell_from as train_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -317,8 +318,9 @@ def test_diverging_reflow_cell_is_named_and_recorded(tmp_path: Path, coupling: s
     """A ``reflow`` cell (C8) that diverges stops naming the cell, the step and the quantity, writes no output and
     leaves a failure record for its settings, as training cells do; a sound attempt removes the record."""
     from rfpipe.config import validate_config
-    from rfpipe.integrity import checkpoint_path
-    from rfpipe.pipeline import reflow_cell
+    from rfpipe.kinds.reflow.jobs import reflow_cell
+    from rfpipe.layout import ExperimentLayout
+    from rfpipe.pipeline import cell_settings
     from rfpipe.sweep import Sweep
 
     config = {"experiments": {"reflow": {"kind": "reflow", "n_pairs": 32, "rounds": 1, "width": 16, "depth": 2,
@@ -327,14 +329,14 @@ def test_diverging_reflow_cell_is_named_and_recorded(tmp_path: Path, coupling: s
     exp = Sweep(validate_config(config)).experiments["reflow"]
     bad, good = (next(c for c in exp.cells.values() if c.settings["lr"] == lr) for lr in (1e6, 1e-3))
     root = tmp_path / "results" / "reflow"
-    out, checkpoint = root / "cells" / bad.path / "reflow.parquet", checkpoint_path(root, bad.path)
+    out, checkpoint = root / "cells" / bad.path / "reflow.parquet", ExperimentLayout(root).checkpoint(bad.path)
     with pytest.raises(FloatingPointError, match=rf"^cell reflow/{re.escape(bad.path)}: loss is (inf|nan) at step \d+$"):
-        reflow_cell(bad.settings, out, checkpoint=checkpoint)
+        reflow_cell(cell_settings(bad.settings), out, checkpoint=checkpoint)
     assert not out.exists()
     record = read_failure(checkpoint, bad.settings)
     assert record is not None and record["cell"] == f"reflow/{bad.path}"
     assert read_failure(checkpoint, good.settings) is None  # other settings: not this failure
-    reflow_cell(good.settings, out, checkpoint=checkpoint)  # the same folder, sound settings: a new attempt
+    reflow_cell(cell_settings(good.settings), out, checkpoint=checkpoint)  # the same folder, sound settings: a new attempt
     assert out.exists() and read_failure(checkpoint, bad.settings) is None
 
 
@@ -345,7 +347,8 @@ def test_failed_cells_marked_in_report(tmp_path: Path) -> None:
     import time
 
     from rfpipe.config import validate_config
-    from rfpipe.integrity import checkpoint_path, write_failure
+    from rfpipe.failures import write_failure
+    from rfpipe.layout import ExperimentLayout
     from rfpipe.reporting.common import failed_cells, mark_failed_cells
     from rfpipe.sweep import Sweep
 
@@ -354,9 +357,9 @@ def test_failed_cells_marked_in_report(tmp_path: Path) -> None:
     exp = Sweep(validate_config(config)).experiments["rotation"]
     root = tmp_path / "rotation"
     cells = list(exp.cells.values())
-    write_failure(checkpoint_path(root, cells[1].path), f"rotation/{cells[1].path}", cells[1].settings,
+    write_failure(ExperimentLayout(root).checkpoint(cells[1].path), f"rotation/{cells[1].path}", cells[1].settings,
                   FloatingPointError("loss is nan at step 7"))
-    write_failure(checkpoint_path(root, cells[2].path), f"rotation/{cells[2].path}", {**cells[2].settings, "lr": 9.0},
+    write_failure(ExperimentLayout(root).checkpoint(cells[2].path), f"rotation/{cells[2].path}", {**cells[2].settings, "lr": 9.0},
                   FloatingPointError("loss is inf at step 1"))  # a record of other settings: not a failure now
     failed = failed_cells(exp, root)
     assert list(failed["cell"]) == [cells[1].path]
@@ -379,13 +382,14 @@ def _failed_teacher(root: Path) -> tuple[Any, Any, list[str], Path]:
     """The ``images`` experiment of config/test.yaml with a failure record (NaN at step 3) for the teacher of its
     first reflow cell, under ``root`` (its folder): (experiment, teacher cell, the teacher's pupils, record)."""
     from rfpipe.config import validate_config
-    from rfpipe.integrity import checkpoint_path, write_failure
+    from rfpipe.failures import write_failure
+    from rfpipe.layout import ExperimentLayout
     from rfpipe.sweep import Sweep
 
     exp = Sweep(validate_config({"experiments": {"images": IMAGES}}, check_data=False)).experiments["images"]
     teachers = exp.teachers()
     teacher = exp.cells[teachers[min(teachers)]]
-    record = write_failure(checkpoint_path(root, teacher.path), f"images/{teacher.path}", teacher.settings,
+    record = write_failure(ExperimentLayout(root).checkpoint(teacher.path), f"images/{teacher.path}", teacher.settings,
                            FloatingPointError("loss is nan at step 3"))
     return exp, teacher, sorted(p for p, t in teachers.items() if t == teacher.path), record
 
@@ -511,7 +515,6 @@ def test_damaged_file_is_detected(tmp_path: Path, kind: str, how: str) -> None:
 
 def test_damaged_model_stops_evaluation_naming_it(tmp_path: Path) -> None:
     """Evaluating a cell whose model.pt is truncated raises CorruptFileError naming that file."""
-    from rfpipe.pipeline import evaluate_cell
 
     paths = _cell(tmp_path)
     prepare_data(SETTINGS, paths["data"])
@@ -752,7 +755,7 @@ def test_damaged_output_is_reported_and_remade(finished: tuple[Path, dict[str, s
     run = _snakemake(workdir, TARGET)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "removed (gradvar.parquet, metrics.parquet, model.pt, trajectories.parquet) to be made again" in run.stderr
-    assert re.search(r"rule train:", run.stdout + run.stderr)  # trains and evaluates the cell again
+    assert re.search(r"rule train_rotation:", run.stdout + run.stderr)  # trains and evaluates the cell again
     assert _outputs(workdir) == before
 
 
@@ -782,11 +785,12 @@ def test_nan_cell_fails_alone_and_the_report_marks_it(tmp_path: Path) -> None:
     results = workdir / "results"
     bad = {"rotation": [f"lr=1000000.0/coupling=rotated/sigma={s}/seed=0" for s in (0.0, 0.05)],
            "reflow": ["lr=1000000.0/coupling=independent/sigma=0.0/seed=0"]}
-    rules = {"rotation": ("train", "model.pt", "metrics.parquet"), "reflow": ("reflow", "reflow.parquet", "reflow.parquet")}
+    rules = {"rotation": ("train_rotation", "model.pt", "metrics.parquet"),
+             "reflow": ("train_reflow", "reflow.parquet", "reflow.parquet")}
     for name, cells in bad.items():
         rule, output, last = rules[name]
         for cell in cells:
-            log = (results / name / "logs" / rule / f"{cell}.log").read_text()
+            log = (results / name / "logs" / "train" / f"{cell}.log").read_text()
             assert re.search(rf"FloatingPointError: cell {name}/{re.escape(cell)}: loss is (inf|nan) at step \d+", log)
             assert (results / name / "checkpoints" / cell / "failed.json").exists()
             assert not (results / name / "cells" / cell / output).exists()

@@ -9,7 +9,7 @@ import torch
 from rfpipe.gaussian import AffineField, GaussianPair, variance_at_field
 from rfpipe.gradvar import output_sample_grads
 from rfpipe.interpolants import Interpolant
-from rfpipe.reporting.gaussian import gaussian_verdicts, paired_verdict
+from rfpipe.kinds.gaussian_variance.report import gaussian_verdicts, paired_verdict
 from rfpipe.sampling import integrate
 
 

@@ -13,8 +13,10 @@ from rfpipe.data import PairedData
 from rfpipe.images import FASHION_MNIST_DIR, DatasetError, celeba_files, dataset_size, load_images
 from rfpipe.io import load_tensors, save_tensors
 from rfpipe.ot import assignment_cost, exact_assignment
-from rfpipe.pipeline import cache_images, prepare_image_data
-from rfpipe.reporting.images import c6_c7_verdicts
+from rfpipe.images import cache_images
+from rfpipe.kinds.images import ImagesData
+from rfpipe.kinds.images.jobs import prepare_data
+from rfpipe.kinds.images.report import c6_c7_verdicts
 
 
 def test_mnist5k_is_shuffled_in_range_and_fixed():
@@ -123,8 +125,8 @@ def test_reflow_needs_its_teacher_in_the_grid():
 
 
 def _settings(coupling, seed=0, n=24):
-    return {"kind": "images", "coupling": coupling, "seed": seed, "n_pairs": n, "n_test": 6,
-            "ot_exact_max": 10_000, "ot_block": 5_000}
+    return ImagesData(kind="images", seed=seed, dataset="mnist5k", data_dir=None, resolution=8, n_pairs=n, n_test=6,
+                      ot_exact_max=10_000, ot_block=5_000, coupling=coupling, teacher_sigma=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +138,8 @@ def image_cache(tmp_path_factory):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_adversarial_pairs_shuffle_the_ot_pairing(tmp_path, image_cache, seed):
-    prepare_image_data(_settings("adversarial", seed), image_cache, tmp_path / "adv.pt")
-    prepare_image_data(_settings("ot", seed), image_cache, tmp_path / "ot.pt")
+    prepare_data(_settings("adversarial", seed), tmp_path / "adv.pt", image_cache)
+    prepare_data(_settings("ot", seed), tmp_path / "ot.pt", image_cache)
     adv, ot = PairedData.load(tmp_path / "adv.pt"), PairedData.load(tmp_path / "ot.pt")
     pool = load_tensors(image_cache)["images"]
     assert torch.equal(adv.train.x_0, ot.train.x_0) and torch.equal(adv.train.x_1_ot, ot.train.x_1_ot)
@@ -155,18 +157,18 @@ def test_adversarial_pairs_shuffle_the_ot_pairing(tmp_path, image_cache, seed):
 
 
 def test_reflow_pairs_come_from_the_teacher(tmp_path, image_cache):
-    prepare_image_data(_settings("independent"), image_cache, tmp_path / "ind.pt")
+    prepare_data(_settings("independent"), tmp_path / "ind.pt", image_cache)
     ind = PairedData.load(tmp_path / "ind.pt")
     generated = torch.flip(ind.train.x_0, dims=[-1]) * 0.5  # any deterministic map stands in for phi
     save_tensors({"x_0": ind.train.x_0, "x_1": generated}, tmp_path / "teacher.pt")
-    prepare_image_data(_settings("reflow"), image_cache, tmp_path / "reflow.pt", tmp_path / "teacher.pt")
+    prepare_data(_settings("reflow"), tmp_path / "reflow.pt", image_cache, tmp_path / "teacher.pt")
     ref = PairedData.load(tmp_path / "reflow.pt")
     assert torch.equal(ref.train.x_1, generated)
     # the OT partner stays the ground-truth OT partner among the real images (as for the other couplings)
     assert torch.equal(ref.train.x_1_ot, ind.train.x_1_ot) and not torch.equal(ref.train.x_1_ot, generated)
     save_tensors({"x_0": ind.train.x_0 + 1, "x_1": generated}, tmp_path / "foreign.pt")
     with pytest.raises(ValueError, match="foreign.pt: the teacher's sources"):
-        prepare_image_data(_settings("reflow"), image_cache, tmp_path / "r2.pt", tmp_path / "foreign.pt")
+        prepare_data(_settings("reflow"), tmp_path / "r2.pt", image_cache, tmp_path / "foreign.pt")
 
 
 def _metrics(values):
@@ -216,10 +218,15 @@ def test_c7_rule(partner, ot, verdict):
 
 
 def test_cell_device():
-    from rfpipe.pipeline import build_model, cell_device
+    from rfpipe.pipeline import build_model, cell_device, cell_settings
+    from rfpipe.sweep import Sweep
 
-    assert cell_device({}) == torch.device("cpu")
-    assert cell_device({"device": "auto"}).type == ("cuda" if torch.cuda.is_available() else "cpu")
-    net = build_model({"kind": "images", "seed": 0, "dataset": "celeba", "channels": 4, "channel_mults": [1, 2],
-                       "emb_dim": 8, "device": "cpu"})
+    config = _images_config(dataset="celeba", channels=4, channel_mults=[1, 2], emb_dim=8, resolution=8)
+    cell = next(iter(Sweep(validate_config(config, check_data=False))))
+    rotation = next(iter(Sweep(validate_config({"experiments": {"r": {"kind": "rotation", "grid": {
+        "sigma": [0.0], "coupling": ["rotated"], "seed": [0]}}}}))))
+    assert cell_device(cell_settings(rotation.settings)) == torch.device("cpu")  # a kind without a device
+    auto = cell_settings({**cell.settings, "device": "auto"})
+    assert cell_device(auto).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    net = build_model(cell_settings(cell.settings))
     assert next(net.parameters()).device.type == "cpu" and net.inp.in_channels == 3

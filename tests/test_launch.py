@@ -11,6 +11,8 @@ import pickle
 import signal
 import subprocess
 import sys
+import time
+import types
 from pathlib import Path
 
 import pytest
@@ -236,41 +238,69 @@ def test_plain_import_does_not_import_torch():
 
 
 @pytest.mark.parametrize("exit_code", [0, 1])
-def test_requeue_completes_although_the_job_is_sigtermed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                         exit_code: int) -> None:
-    """Inside a job, `scontrol requeue` runs with SIGTERM ignored: an scontrol that receives SIGTERM (as the
-    processes of a preempted or requeued job do) still finishes its request; its own failure still raises.
-    The job process keeps its SIGTERM handler, and installing the requeue twice wraps once."""
-    import submitit.slurm.slurm
-
+def test_requeue_completes_although_scontrol_is_sigtermed(tmp_path: Path, exit_code: int) -> None:
+    """A job run by submitit's own entry point (``python -m submitit.core._submit``, as its sbatch script does)
+    gets SIGTERM and USR2, as a preempted job does: submitit checkpoints the Call and runs `scontrol requeue`,
+    which here SIGTERMs itself (as Slurm signals every process of a job it requeues). scontrol still finishes its
+    request and the job exits requeued, its resubmission saved; scontrol's own failure still fails the job.
+    Before the fix, scontrol died of the SIGTERM and the job ended FAILED (seen in CI): no record, no requeue."""
     record = tmp_path / "scontrol.args"
     fake = tmp_path / "bin" / "scontrol"
     fake.parent.mkdir()
     fake.write_text(f'#!/bin/sh\nkill -TERM $$\necho "$@" > {record}\nexit {exit_code}\n')
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("SLURM_JOB_ID", "7")
-    env_class = submitit.slurm.slurm.SlurmJobEnvironment
-    monkeypatch.setattr(env_class, "_requeue", env_class._requeue)
-    launch._requeue_immune_to_sigterm()
-    launch._requeue_immune_to_sigterm()
-    assert env_class._requeue.rfpipe
+    folder = tmp_path / "job"
+    folder.mkdir()
+    calls = tmp_path / "calls"
+    target = Call("rfpipe.launch:_selftest_resumable", {"progress": str(tmp_path / "progress"), "calls": str(calls),
+                                                        "steps": 600, "step_s": 0.1})
+    delayed = submitit.helpers.DelayedSubmission(target)
+    delayed.set_timeout(60, 3)  # a signal within the first 48 min of a 60-min job is a preemption: requeue
+    delayed.dump(folder / "7_submitted.pkl")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SUBMITIT_"))}
+    env.update(PATH=f"{fake.parent}{os.pathsep}{os.environ['PATH']}", SLURM_JOB_ID="7", SUBMITIT_EXECUTOR="slurm",
+               PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "submitit.core._submit", str(folder)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(600):  # the target has started (submitit's signal handlers are in place)
+            if calls.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert calls.exists(), proc.communicate(timeout=10)[0]
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGUSR2)
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert record.exists() and record.read_text().split() == ["requeue", "7"], out  # scontrol lived past SIGTERM
+    result = folder / "7_0_result.pkl"
+    if exit_code == 0:
+        assert "Requeued job 7" in out, out
+        assert not result.exists(), out  # requeued: no result yet, the job runs again
+        assert submitit.helpers.DelayedSubmission.load(folder / "7_submitted.pkl").function.requeues == 1
+    else:
+        assert proc.returncode == 1, out
+        status, message = pickle.loads(result.read_bytes())
+        assert status == "error" and "CalledProcessError" in message, message
+
+
+def test_checkpoint_outside_a_job_keeps_the_sigterm_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only inside a submitit Slurm job does the checkpoint ignore SIGTERM: a process that calls it otherwise
+    (e.g. the submitting side, whose SIGTERM handler cancels the job it waits for) keeps its handler."""
+    monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
 
     def handler(signum: int, frame: object) -> None:
         pass
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        env = env_class()
-        if exit_code == 0:
-            env._requeue(3)
-        else:
-            with pytest.raises(subprocess.CalledProcessError):
-                env._requeue(3)
+        Call("json:dumps", {"obj": 1}).checkpoint()
         assert signal.getsignal(signal.SIGTERM) is handler
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert record.read_text().split() == ["requeue", "7"]  # scontrol lived past the SIGTERM
 
 
 @pytest.mark.parametrize("submitted,expected", [(True, 3), (False, 2)])
@@ -283,7 +313,13 @@ def test_training_job_threads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s
     import rfpipe.pipeline
 
     seen = []
-    monkeypatch.setattr(rfpipe.pipeline, "train_cell", lambda *a, **k: seen.append(torch.get_num_threads()))
+
+    class AnyKind:  # whose cell job records the thread count it runs with
+        def function(self, module: str, name: str):
+            return lambda *a, **k: seen.append(torch.get_num_threads())
+
+    monkeypatch.setattr(rfpipe.pipeline, "cell_settings", lambda settings: types.SimpleNamespace(kind="any"))
+    monkeypatch.setattr(rfpipe.pipeline.kinds, "get", lambda name: AnyKind())
     monkeypatch.setenv("SLURM_JOB_ID", "7")
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
     if submitted:
@@ -292,8 +328,7 @@ def test_training_job_threads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s
         monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
     before = torch.get_num_threads()
     try:
-        rfpipe.pipeline.train_cell_job({}, "data.pt", "model.pt", "gradvar.parquet", log=str(tmp_path / "log"),
-                                       threads=2)
+        rfpipe.pipeline.cell_job({}, {"data": "data.pt"}, {"model": "model.pt"}, log=str(tmp_path / "log"), threads=2)
     finally:
         torch.set_num_threads(before)
     assert seen == [expected]

@@ -1,4 +1,5 @@
-"""The paper results table (rfpipe.reporting.paper) and the README results section (rfpipe.reporting.readme).
+"""The paper results table (rfpipe.reporting.paper) and the generated results page and README block
+(rfpipe.reporting.readme).
 
 Each experiment's tables are made the way its report makes them (the real verdict functions and
 ``summarise`` on small synthetic metrics, written as CSV), then read back into the paper table: no training.
@@ -16,14 +17,16 @@ import pandas as pd
 import pytest
 
 from rfpipe.reporting.common import summarise
-from rfpipe.reporting.gaussian import gaussian_verdicts
-from rfpipe.reporting.images import c6_c7_verdicts
-from rfpipe.reporting.mog import c5_verdicts, reported_results
-from rfpipe.reporting.paper import (CLAIMS, COLUMNS, PAPER_ROWS, claim_summary, paper_rows, paper_table, reported_value,
-                                    to_latex, write_paper_table)
-from rfpipe.reporting.readme import END, START, main, replace_section, results_section
-from rfpipe.reporting.reflow import c8_verdicts
-from rfpipe.reporting.rotation import c4_verdicts
+from rfpipe.kinds.gaussian_variance.report import gaussian_verdicts
+from rfpipe.kinds.images.report import c6_c7_verdicts
+from rfpipe.kinds.mog.report import c5_verdicts
+from rfpipe.reporting.paper import (CLAIMS, COLUMNS, claim_summary, paper_table, to_latex,
+                                    write_paper_table)
+from rfpipe.reporting.readme import (END, FRONT_FIGURES, START, front_figures, main, replace_section, results_page,
+                                     results_section)
+from rfpipe.reporting.reference import reported_results, reported_value
+from rfpipe.kinds.reflow.report import c8_verdicts
+from rfpipe.kinds.rotation.report import c4_verdicts
 from rfpipe.sweep import Experiment
 
 SIGMA_V = 0.05
@@ -263,24 +266,40 @@ def test_files_markdown_and_latex(run, tmp_path: Path) -> None:
     assert page.count("<tr>") == len(frame) + 1 and "<b>C4</b>" in page
 
 
-def test_registry_plugs_in_a_kind(run, caplog: pytest.LogCaptureFixture) -> None:
-    """A kind plugs in with one decorated function; a kind without one is skipped with a warning."""
+TOY_REPORT = """
+from rfpipe.reporting.reference import reported_value
+
+
+def paper_rows(experiment, experiment_dir):
+    assert experiment_dir.name == "toys"
+    return [{"claim": "C6", "paper_item": "Table 2", "setting": f"n={n}", "metric": "l2_to_ot", "sigma": s,
+             "paper_value": reported_value("table2", f"n={n}", "l2_to_ot", s), "ours_mean": 1.0,
+             "n_seeds": 2, "verdict": "reproduced" if n == 5000 else "inconclusive"}
+            for n in (5000, 50000) for s in (0.0, 0.05)]
+"""
+
+
+def test_registry_plugs_in_a_kind(run, caplog: pytest.LogCaptureFixture, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kind plugs in with its package's report.paper_rows, registered once; a kind not registered is skipped
+    with a warning."""
+    from rfpipe import kinds
+    from rfpipe.settings import CellSettings
+
     root, exps, _ = run
-
-    @paper_rows("toy")
-    def toy_rows(experiment, experiment_dir):
-        assert experiment_dir == root / "toys"
-        return [{"claim": "C6", "paper_item": "Table 2", "setting": f"n={n}", "metric": "l2_to_ot", "sigma": s,
-                 "paper_value": reported_value("table2", f"n={n}", "l2_to_ot", s), "ours_mean": 1.0,
-                 "n_seeds": 2, "verdict": "reproduced" if n == 5000 else "inconclusive"}
-                for n in (5000, 50000) for s in (0.0, 0.05)]
-
+    package = tmp_path / "toykind"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "report.py").write_text(TOY_REPORT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    kinds.kinds()  # the built-in kinds first, then the toy
+    kinds.register(kinds.Kind(name="toy", settings=CellSettings, package="toykind"))
     try:
         toy = _experiment("toys", "toy", ("coupling", "sigma", "seed"))
         other = _experiment("nothing", "unknown_kind", ("coupling", "sigma", "seed"))
         frame = paper_table({**exps, "toys": toy, "nothing": other}, root)
     finally:
-        PAPER_ROWS.pop("toy")
+        kinds._KINDS.pop("toy")
     assert "unknown_kind" in caplog.text
     rows = frame[frame["experiment"] == "toys"]
     assert len(rows) == 4 and list(frame["claim"].drop_duplicates()) == ["C1", "C2", "C3", "C4", "C5", "C6", "C8"]
@@ -341,39 +360,100 @@ def _finished_run(root: Path, frame: pd.DataFrame) -> None:
         (root / exp / "figures" / f"{fig}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + exp.encode())
 
 
-def test_readme_section(run, tmp_path: Path) -> None:
-    """Only the text between the markers changes; the scale, the summary lines, the key figures and the table."""
+def test_results_page_and_readme_block(run, tmp_path: Path) -> None:
+    """The results page is written whole (the scale and times, the summary lines, every key figure, the table);
+    of the README only the text between the markers changes (the summary lines, the front figures, a link to
+    the page; no times). --check passes on a rerun's times only."""
     _, _, frame = run
     results = tmp_path / "results"
     _finished_run(results, frame)
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n## Results\n\n{START}\nold text\n{END}\n\n## Layout\nkept\n")
+    page = tmp_path / "docs" / "results.md"
     figures = tmp_path / "docs" / "figures"
-    assert main([str(results), "--readme", str(readme), "--figures-dir", str(figures), "--check"]) == 1
-    assert main([str(results), "--readme", str(readme), "--figures-dir", str(figures)]) == 0
+    args = [str(results), "--readme", str(readme), "--page", str(page), "--figures-dir", str(figures)]
+    assert main(args + ["--check"]) == 1
+    assert not page.exists() and not figures.exists()  # --check writes nothing
+    assert main(args) == 0
+
     text = readme.read_text()
     assert text.startswith("# Title\n\n## Results\n\n" + START + "\n") and text.endswith(END + "\n\n## Layout\nkept\n")
     assert "old text" not in text
-    assert "`config/test.yaml`: 12 cells (8 rot, 4 rf)" in text and "5 min in total" in text
-    assert "wall time: 3 min from the first output" in text and "written 2026-01-01 00:00 UTC" in text
+    block = text[text.index(START):text.index(END)]
     for claim in CLAIMS:
-        assert f"- **{claim}** (" in text
-    assert "![rot: memorisation_map](docs/figures/rot_memorisation_map.png)" in text
+        assert len(re.findall(rf"^- \*\*{claim}\*\* \(", block, re.M)) == 1, claim
+    assert '<img src="docs/figures/rot_memorisation_map.png" alt="rot: memorisation_map" width="32%">' in block
+    assert '<img src="docs/figures/rf_reflow.png"' in block
+    assert "[docs/results.md](docs/results.md)" in block
+    assert "| C" not in block and "wall time" not in block and "2026" not in block and " min" not in block
+    assert len(block.splitlines()) <= 20
+
+    body = page.read_text()
+    assert body.startswith(f"<!-- Generated by `python -m rfpipe.reporting.readme {results}` from ")
+    assert "do not edit by hand" in body.splitlines()[0]
+    assert "`config/test.yaml`: 12 cells (8 rot, 4 rf)" in body and "5 min in total" in body
+    assert "wall time: 3 min from the first output" in body and "written 2026-01-01 00:00 UTC" in body
+    for claim in CLAIMS:
+        assert len(re.findall(rf"^- \*\*{claim}\*\* \(", body, re.M)) == 1, claim
+    assert "![rot: memorisation_map](figures/rot_memorisation_map.png)" in body
+    assert "![rf: reflow](figures/rf_reflow.png)" in body
+    assert "[README](../README.md)" in body
+    assert f"## The full table ({len(frame)} rows)" in body and body.count("\n| C") == len(frame)
+    assert "`paper_value`" in body
     assert (figures / "rf_reflow.png").read_bytes().endswith(b"rf")
-    assert text.count("\n| C") == len(frame)
-    assert main([str(results), "--readme", str(readme), "--figures-dir", str(figures), "--check"]) == 0
-    readme.write_text(text.replace("written 2026-01-01 00:00 UTC", "written 2027-05-05 12:00 UTC"))
-    assert main([str(results), "--readme", str(readme), "--figures-dir", str(figures), "--check"]) == 0  # times aside
-    readme.write_text(text.replace("- **C1** (", "- **C1** (x", 1))
-    assert main([str(results), "--readme", str(readme), "--figures-dir", str(figures), "--check"]) == 1
+    assert (figures / "rot_memorisation_map.png").read_bytes().endswith(b"rot")
+
+    assert main(args + ["--check"]) == 0
+    page.write_text(body.replace("written 2026-01-01 00:00 UTC", "written 2027-05-05 12:00 UTC"))
+    assert main(args + ["--check"]) == 0  # the run's times aside
+    page.write_text(body.replace("- **C1** (", "- **C1** (x", 1))
+    assert main(args + ["--check"]) == 1  # a stale page
+    page.write_text(body.replace("8 rot, 4 rf", "8 rot, 5 rf"))
+    assert main(args + ["--check"]) == 1  # the scale is not a time
+    page.write_text(body)
+    readme.write_text(text.replace("- **C8** (", "- **C8** (x", 1))
+    assert main(args + ["--check"]) == 1  # a stale README block, the page up to date
     readme.write_text(text)
-    again = replace_section(text, results_section(results, tmp_path, figures))
-    assert again == text  # idempotent
-    assert "wall time: 11 min on 2 cores;" in results_section(results, tmp_path, None, wall_time="11 min on 2 cores")
+    (figures / "rf_reflow.png").unlink()
+    assert main(args + ["--check"]) == 1  # a linked figure is missing
+    assert main(args) == 0 and main(args + ["--check"]) == 0
+    page.unlink()
+    assert main(args + ["--check"]) == 1
+    assert main(args) == 0 and page.read_text() == body and readme.read_text() == text  # idempotent
+
+    again = replace_section(text, results_section(results, tmp_path, figures, page=page))
+    assert again == text
+    assert results_page(results, page.parent, figures, readme=readme) == body
+    assert "wall time: 11 min on 2 cores;" in results_page(results, tmp_path, None, wall_time="11 min on 2 cores")
 
     bare = tmp_path / "BARE.md"
     bare.write_text("# no markers\n")
-    assert main([str(results), "--readme", str(bare), "--figures-dir", str(figures)]) == 1
-    assert bare.read_text() == "# no markers\n"
+    other = tmp_path / "other" / "results.md"
+    assert main([str(results), "--readme", str(bare), "--page", str(other), "--figures-dir", str(figures)]) == 1
+    assert bare.read_text() == "# no markers\n" and not other.exists()
     with pytest.raises(ValueError, match="markers"):
         replace_section("nothing", "x")
+    assert main([str(tmp_path / "no_run"), "--readme", str(readme), "--page", str(page), "--check"]) == 1
+
+
+def test_front_figures() -> None:
+    """The README shows the first figure of each FRONT_FIGURES name, in the run's order, filled up to three."""
+    def figs(*pairs: tuple[str, str]) -> list[tuple[str, str, Path]]:
+        return [(exp, fig, Path(f"{exp}/{fig}.png")) for exp, fig in pairs]
+
+    def names(chosen: list[tuple[str, str, Path]]) -> list[tuple[str, str]]:
+        return [(exp, fig) for exp, fig, _ in chosen]
+
+    assert FRONT_FIGURES == ("trajectories", "variance_angle", "image_grid")
+    default = figs(("rotation", "trajectories"), ("rotation_map", "memorisation_map"), ("gaussian", "variance_angle"),
+                   ("gaussian", "variance_c3"), ("mog", "mmd"), ("reflow", "reflow"), ("images", "image_grid"),
+                   ("images", "l2"), ("images_reflow", "image_grid"))
+    assert names(front_figures(default)) == [("rotation", "trajectories"), ("gaussian", "variance_angle"),
+                                             ("images", "image_grid")]
+    no_images = [f for f in default if not f[0].startswith("images")]
+    assert names(front_figures(no_images)) == [("rotation", "trajectories"), ("rotation_map", "memorisation_map"),
+                                               ("gaussian", "variance_angle")]
+    assert names(front_figures(figs(("rf", "reflow"), ("rot", "memorisation_map")))) == [
+        ("rf", "reflow"), ("rot", "memorisation_map")]
+    assert names(front_figures(default, n=1)) == [("rotation", "trajectories")]
+    assert front_figures([]) == []

@@ -10,7 +10,7 @@ from torch import nn
 from rfpipe.couplings import AffineCoupling
 from rfpipe.interpolants import Interpolant
 from rfpipe.reflow import reflow, reflow_pairs, straightness
-from rfpipe.reporting.reflow import c8_verdicts
+from rfpipe.kinds.reflow.report import c8_verdicts
 from rfpipe.training import TrainConfig
 
 

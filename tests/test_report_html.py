@@ -97,7 +97,8 @@ def test_runtime_per_rule_and_description(run) -> None:
     """The statistics view has each rule's runtime; the description names the experiments, without docutils
     warnings."""
     rules = {v["rule"] for v in run["runtimes"]["data"]["values"]}
-    assert {"variance", "reflow", "report_variance", "report_reflow", "report_tables", "paper_results"} <= rules
+    assert {"compute_gaussian_variance", "train_reflow", "report_gaussian_variance", "report_reflow", "report_tables",
+            "paper_results"} <= rules
     desc = _js_value(run["html"], "workflow_desc")
     assert "System Message" not in desc and "WARNING" not in desc
     for name in run["config"]["experiments"]:

@@ -7,8 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from rfpipe.reporting import c4_verdicts, c5_verdicts, mean_ci
-from rfpipe.reporting.mog import reported_results
+from rfpipe.kinds.mog.report import c5_verdicts
+from rfpipe.kinds.rotation.report import c4_verdicts
+from rfpipe.reporting import mean_ci
 
 
 def test_mean_ci_student_t():
@@ -70,11 +71,3 @@ def test_c5_rule_and_paper_values():
     assert list(c5_verdicts(bad, ["dim"], 0.05, 0.05)["verdict"]) == ["not reproduced"]
     flat = _mog_frame([0.1, 0.2, 0.1, 0.2], [0.2, 0.1, 0.2, 0.1], [0.3, 0.3, 0.3, 0.3], [0.3, 0.3, 0.3, 0.3])
     assert list(c5_verdicts(flat, ["dim"], 0.05, 0.05)["verdict"]) == ["inconclusive"]
-
-
-def test_reported_results_copy_is_complete():
-    """The packaged copy of the reported numbers has the 20 rows of Tables 1-3 and the provenance note."""
-    frame = reported_results()
-    assert len(frame) == 20
-    assert set(frame["table"]) == {"table1", "table2", "table3"}
-    assert frame["source_note"].str.contains("not checked against the PDF").all()

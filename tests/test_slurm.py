@@ -262,25 +262,28 @@ def test_training_cell_requeued_equals_uninterrupted(tmp_path, request):
     import torch
 
     from rfpipe.config import validate_config
-    from rfpipe.pipeline import prepare_data, train_cell_job
+    from rfpipe.pipeline import cell_job, data_job
     from rfpipe.sweep import Sweep
 
     exp = {"kind": "rotation", "grid": {"sigma": [0.05], "coupling": ["rotated"], "seed": [0]}, "n_pairs": 64,
            "n_test": 16, "width": 64, "depth": 2, "steps": 6000, "batch_size": 64, "probe_every": 100,
-           "t_bins": 4, "checkpoint_every": 500}
-    cell = next(iter(Sweep(validate_config({"experiments": {"r": exp}}))))
+           "t_bins": 4, "checkpoint_every": 500, "solver_steps": [3]}
+    experiment = Sweep(validate_config({"experiments": {"r": exp}})).experiments["r"]
+    cell = next(iter(experiment.cells.values()))
     settings = cell.settings
     data = tmp_path / "data.pt"
-    prepare_data({k: settings[k] for k in ("kind", "dim", "angle", "shift", "n_pairs", "n_test", "seed")}, data)
-    files = {name: {k: str(tmp_path / name / f) for k, f in (("model", "model.pt"), ("gradvar", "gradvar.parquet"),
-                                                             ("checkpoint", "state.pt"), ("log", "train.log"))}
+    data_job(experiment.data_settings(cell.data_path), {}, str(data))
+    outputs = ("model.pt", "gradvar.parquet", "metrics.parquet", "trajectories.parquet")
+    files = {name: {"outputs": {f.split(".")[0]: str(tmp_path / name / f) for f in outputs},
+                    "checkpoint": str(tmp_path / name / "state.pt"), "log": str(tmp_path / name / "train.log")}
              for name in ("plain", "requeued")}
-    for paths in files.values():
-        Path(paths["model"]).parent.mkdir()
-    train_cell_job(dict(settings), str(data), **files["plain"])
+    for name in files:
+        (tmp_path / name).mkdir()
+    cell_job(dict(settings), {"data": str(data)}, **files["plain"])
 
     paths = files["requeued"]
-    job = launch.submit("rfpipe.pipeline:train_cell_job", {"settings": dict(settings), "data": str(data), **paths},
+    job = launch.submit("rfpipe.pipeline:cell_job", {"settings": dict(settings), "inputs": {"data": str(data)},
+                                                      **paths},
                         resources=SlurmResources(mem_mb=1500, time_min=10), log_dir=tmp_path / "logs")
     deadline = time.monotonic() + 180
     while not Path(paths["checkpoint"]).exists():
@@ -293,13 +296,13 @@ def test_training_cell_requeued_equals_uninterrupted(tmp_path, request):
     log_out = "".join(p.read_text() for p in (tmp_path / "logs").glob(f"{job.job_id}_0_log.*"))
     assert "requeues so far: 1" in log_out  # the same job ran a second time
     assert "resumed from" in Path(paths["log"]).read_text().splitlines()[0]
-    plain = pq.read_table(files["plain"]["gradvar"])
-    requeued = pq.read_table(paths["gradvar"])
+    plain = pq.read_table(files["plain"]["outputs"]["gradvar"])
+    requeued = pq.read_table(paths["outputs"]["gradvar"])
     assert requeued.equals(plain)
     steps = requeued.column("step").to_pylist()
     whole = [s for s, b in zip(steps, requeued.column("t_bin").to_pylist()) if b is None]
     assert whole == list(range(0, 6000, 100))  # the training batch before each probed step's update
-    a = torch.load(files["plain"]["model"], weights_only=True)["state_dict"]
-    b = torch.load(paths["model"], weights_only=True)["state_dict"]
+    a = torch.load(files["plain"]["outputs"]["model"], weights_only=True)["state_dict"]
+    b = torch.load(paths["outputs"]["model"], weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not Path(paths["checkpoint"]).exists()

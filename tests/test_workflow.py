@@ -23,6 +23,7 @@ from workflow_copy import copy_workflow
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 EXPERIMENT = "rotation"
+KIND = "rotation"  # the kind of that experiment
 
 
 _copy_workflow = copy_workflow
@@ -157,15 +158,15 @@ def test_adding_sigma_trains_only_new_cells(run: Path, tmp_path: Path) -> None:
     config["experiments"][EXPERIMENT]["grid"]["sigma"].append(0.1)
     counts = _planned(run, config)
     n_new = len(config["experiments"][EXPERIMENT]["grid"]["coupling"]) * len(config["experiments"][EXPERIMENT]["grid"]["seed"])
-    assert counts["train"] == n_new and "evaluate" not in counts  # one job trains and evaluates a cell
+    assert counts[f"train_{KIND}"] == n_new and "evaluate" not in counts  # one job trains and evaluates a cell
     assert "data" not in counts  # the data of the existing seeds is reused
-    assert counts["report"] == 1
+    assert counts[f"report_{KIND}"] == 1
 
 
 @pytest.mark.parametrize("experiment,key,value,rules", [
     ("mog", "alpha", 0.2, {"report_mog"}),
-    ("gaussian", "zero_tol", 1e-9, {"report_variance"}),
-    ("gaussian", "repetitions", 3, {"variance", "report_variance"}),
+    ("gaussian", "zero_tol", 1e-9, {"report_gaussian_variance"}),
+    ("gaussian", "repetitions", 3, {"compute_gaussian_variance", "report_gaussian_variance"}),
 ])
 def test_changed_setting_reruns_what_reads_it(run: Path, experiment: str, key: str, value: object,
                                               rules: set[str]) -> None:
@@ -252,7 +253,7 @@ def test_reflow_pairs_rule(run: Path, sweep: Sweep) -> None:
     import torch
 
     from rfpipe.data import PairedData
-    from rfpipe.pipeline import _load_model
+    from rfpipe.pipeline import cell_settings, load_model
     from rfpipe.sampling import integrate
 
     cell = next(iter(sweep.experiments[EXPERIMENT].cells.values()))
@@ -261,7 +262,7 @@ def test_reflow_pairs_rule(run: Path, sweep: Sweep) -> None:
     pairs = torch.load(target, weights_only=True)
     data = PairedData.load(_results(run) / "data" / cell.data_path / "data.pt")
     assert torch.equal(pairs["x_0"], data.train.x_0)
-    net = _load_model(cell.settings, _results(run) / "cells" / cell.path / "model.pt")
+    net = load_model(cell_settings(cell.settings), _results(run) / "cells" / cell.path / "model.pt")
     expected = integrate(net, data.train.x_0, max(cell.settings["solver_steps"]), cell.settings["solver"]).x_1
     assert torch.equal(pairs["x_1"], expected)
 
@@ -283,7 +284,7 @@ def test_images_experiment(run: Path, sweep: Sweep) -> None:
     for cell in exp.cells.values():
         if cell.settings["coupling"] != "reflow":
             continue
-        teacher = exp.teacher(cell.data_path)
+        teacher = exp.cells[exp.teachers()[cell.path]]
         assert teacher.settings["coupling"] == "independent" and teacher.settings["sigma"] == 0.0
         pairs = torch.load(root / "cells" / teacher.path / "reflow_pairs.pt", weights_only=True)
         data = PairedData.load(root / "data" / cell.data_path / "data.pt")

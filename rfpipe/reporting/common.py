@@ -17,13 +17,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
+import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from rfpipe.integrity import failed_cells as _failure_records  # noqa: E402
+from rfpipe.failures import cell_failures as _failure_records  # noqa: E402
 from rfpipe.io import atomic_path, write_text  # noqa: E402
 from rfpipe.sweep import Experiment  # noqa: E402
 
-__all__ = ["failed_cells", "label", "mark_failed_cells", "markdown_table", "mean_ci", "read_cells", "save_figure",
+__all__ = ["failed_cells", "label", "mark_failed_cells", "markdown_table", "mean_ci", "plot_gradvar", "read_cells", "save_figure",
            "summarise", "write_table"]
 
 
@@ -112,3 +113,15 @@ def mark_failed_cells(failed: pd.DataFrame, tables: Path, since: float) -> None:
     for path in sorted(tables.glob("*.md")):
         if path != md and path.stat().st_mtime >= since:
             write_text(path.read_text() + note, path)
+
+
+def plot_gradvar(gradvar: pd.DataFrame, setting_axes: list[str], path: Path) -> None:
+    """grad_var_trace over training steps by sigma (95 % CI over seeds), one panel per coupling x setting."""
+    g = gradvar[gradvar["t_bin"].isna()].copy()
+    g["setting"] = label(g, setting_axes)
+    grid = sns.relplot(data=g, kind="line", x="step", y="grad_var_trace", hue="sigma", col="coupling",
+                       row="setting" if setting_axes else None, errorbar=("ci", 95), seed=0,
+                       palette="viridis", height=2.8, aspect=1.3,
+                       facet_kws={"sharey": False})
+    grid.set(yscale="log")
+    save_figure(grid.figure, path)

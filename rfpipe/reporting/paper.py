@@ -4,9 +4,7 @@
 (``<results>/<experiment>/tables/``) and returns one row per claim x setting x metric x sigma with the
 columns :data:`COLUMNS`; :func:`write_paper_table` writes it as ``paper_results.csv``, ``.md`` (a summary
 line per claim first) and ``.tex``. Nothing is recomputed: the verdicts, p-values and verdict rules are the
-ones of the per-kind reports (:mod:`rfpipe.reporting.rotation` for C4, :mod:`~rfpipe.reporting.gaussian`
-for C1-C3, :mod:`~rfpipe.reporting.mog` for C5, :mod:`~rfpipe.reporting.reflow` for C8,
-:mod:`~rfpipe.reporting.images` for C6 and C7).
+ones of the per-kind reports (each kind's ``rfpipe.kinds.<kind>.report``), whose ``paper_rows`` give the rows.
 
 Columns:
 
@@ -14,31 +12,28 @@ Columns:
   config), ``setting`` (``key=value, ...``: the grid values and evaluation settings one verdict is made for),
   ``metric``, ``sigma``;
 - ``paper_value``: the number reported for the paper (``rfpipe/reference/reported_results.csv``, from
-  third-party summaries, not checked against the PDF: "reported"), empty where the paper states a direction
-  only;
+  third-party summaries, not checked against the PDF: "reported"; read by
+  :func:`rfpipe.reporting.reference.reported_value`), empty where the paper states a direction only;
 - ``ours_mean``, ``ours_ci_low``, ``ours_ci_high``, ``n_seeds``: mean and Student-t 95 % interval over seeds
   (over seeds x repetitions for the closed-form ``gaussian_variance`` kind, where ``n_seeds`` counts them);
 - ``p_value``: the p-value of the verdict's test for this row's metric where one applies;
-- ``verdict``: reproduced / not reproduced / inconclusive, copied from the experiment's verdict table
-  (repeated on every row of the setting it was made for); empty on context rows.
+- ``verdict``: reproduced / not reproduced / inconclusive (the rule of :mod:`rfpipe.reporting.verdict`),
+  copied from the experiment's verdict table (repeated on every row of the setting it was made for); empty on
+  context rows.
 
-Adding an experiment kind (one function)
-----------------------------------------
-Register a function ``(experiment, experiment_dir) -> rows`` for the kind, where ``experiment`` is the
+A kind's rows (one function)
+----------------------------
+Each kind's ``report`` module has ``paper_rows(experiment, experiment_dir) -> rows``, where ``experiment`` is the
 :class:`rfpipe.sweep.Experiment` and ``experiment_dir`` the :class:`~pathlib.Path` ``<results>/<name>``;
 rows are a list of dicts (or a DataFrame) with the columns above (``experiment`` may be left out, it is
 filled in; missing columns are left empty), plus an optional ``unit``: rows with the same ``unit`` share one
-verdict, and the per-claim summary counts distinct units (default: experiment and setting). Put it in
-``rfpipe/reporting/<kind>.py`` (imported on demand when the kind has no function yet) or anywhere imported
-before :func:`paper_table` runs; a later registration for a kind replaces an earlier one. For example (the
-``images`` function below, :func:`images_rows`, is written this way)::
+verdict, and the per-claim summary counts distinct units (default: experiment and setting). For example (the
+images kind's function is written this way)::
 
-    from rfpipe.reporting.paper import paper_rows, reported_value, verdict_metric_rows
-
-    @paper_rows("images")
-    def images_paper_rows(experiment, experiment_dir):
-        verdicts = pd.read_csv(experiment_dir / "tables/verdicts.csv")
-        summary = pd.read_csv(experiment_dir / "tables/summary.csv")
+    from rfpipe.reporting.paper import read_table, verdict_metric_rows
+    
+    def paper_rows(experiment, experiment_dir):
+        verdicts, summary = read_table(experiment_dir, "verdicts.csv"), read_table(experiment_dir, "summary.csv")
         rows = []
         for _, v in verdicts.iterrows():
             rows += verdict_metric_rows(
@@ -52,19 +47,18 @@ before :func:`paper_table` runs; a later registration for a kind replaces an ear
 :func:`verdict_metric_rows` turns one row of a "wide" verdict table (``<metric>_<label>`` columns, as the
 rotation, mog and images reports write) into one row per metric and sigma, with the interval from the
 summary table; :func:`table_rows` reads a table that already has the paper-table columns;
-:func:`setting_text` writes a setting. A kind without a function is skipped with a warning (its claims read
-"no rows" in the summary).
+:func:`setting_text` writes a setting. An experiment whose kind is not registered is skipped with a warning
+(its claims read "no rows" in the summary).
 
 In the workflow (``workflow/rules/report.smk``) nothing changes for a new kind: the ``paper_results`` rule
-reads every experiment's tables, and the report page shows the figures and tables that ``REPORTS`` in
-``common.smk`` lists for the kind, captioned by ``workflow/report/<kind>/<name>.rst`` (``generic.rst``
+reads every experiment's tables, and the report page shows the figures and tables of the kind's registration
+(:class:`rfpipe.kinds.Kind`), captioned by ``workflow/report/<kind>/<name>.rst`` (``generic.rst``
 where that file is missing).
 """
 
 from __future__ import annotations
 
 import html
-import importlib
 import logging
 import math
 import os
@@ -75,13 +69,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rfpipe import kinds
 from rfpipe.io import atomic_path, write_text
 from rfpipe.reporting.common import markdown_table
-from rfpipe.reporting.mog import reported_results
+from rfpipe.reporting.verdict import REPRODUCED, VERDICTS
 from rfpipe.sweep import Experiment
 
-__all__ = ["CLAIMS", "COLUMNS", "PAPER_ROWS", "claim_summary", "config_html", "html_page", "paper_rows", "paper_table",
-           "reported_value", "setting_text", "table_html", "table_rows", "to_html", "to_latex", "to_markdown", "verdict_metric_rows",
+__all__ = ["CLAIMS", "COLUMNS", "as_float", "axes_except", "claim_summary", "config_html", "html_page", "isna",
+           "paper_results_job", "paper_table", "read_table", "setting_text", "summary_stats", "table_html", "table_rows",
+           "to_html", "to_latex", "to_markdown", "value_text", "verdict_metric_rows", "verdict_text",
            "write_paper_table"]
 
 log = logging.getLogger("rfpipe")
@@ -107,25 +103,10 @@ CLAIMS = {
 }
 """Per claim: the paper item and the claim in a few words (the summary lines of the Markdown table)."""
 
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")
-
-RowFunction = Callable[[Experiment, Path], "pd.DataFrame | list[dict[str, Any]]"]
-PAPER_ROWS: dict[str, RowFunction] = {}
-"""Per experiment kind, the function that gives its rows of the paper table (see :func:`paper_rows`)."""
-
-
-def paper_rows(kind: str) -> Callable[[RowFunction], RowFunction]:
-    """Decorator: register ``function(experiment, experiment_dir) -> rows`` as the paper-table rows of ``kind``."""
-    def register(function: RowFunction) -> RowFunction:
-        PAPER_ROWS[kind] = function
-        return function
-    return register
-
-
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
     if isinstance(value, (float, np.floating)):
@@ -137,10 +118,10 @@ def _text(value: Any) -> str:
 
 def setting_text(values: Mapping[str, Any]) -> str:
     """``key=value, ...`` of a setting (floats in their shortest form), or ``all`` for none."""
-    return ", ".join(f"{k}={_text(v)}" for k, v in values.items()) or "all"
+    return ", ".join(f"{k}={value_text(v)}" for k, v in values.items()) or "all"
 
 
-def _float(value: Any) -> float:
+def as_float(value: Any) -> float:
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -169,22 +150,8 @@ def summary_stats(summary: pd.DataFrame, match: Mapping[str, Any], count: str = 
     if len(rows) != 1:
         return {"ours_mean": math.nan, "ours_ci_low": math.nan, "ours_ci_high": math.nan, "n_seeds": math.nan}
     row = rows.iloc[0]
-    return {"ours_mean": _float(row["mean"]), "ours_ci_low": _float(row["ci_low"]),
-            "ours_ci_high": _float(row["ci_high"]), "n_seeds": _float(row[count])}
-
-
-_METRIC_ALIASES = {"memorisation_mmd": "memorization_mmd", "generalisation_mmd": "generalization_mmd"}
-
-
-def reported_value(table: str, setting: str, metric: str, sigma: float) -> float:
-    """The number reported for the paper's ``table`` (``table1``, ``table2``, ``table3``) at ``setting``
-    (``d=3``, ``n=5000``, ...), ``metric`` (our spelling or the reference file's) and ``sigma``; NaN if the
-    reference file has none."""
-    ref = reported_results()
-    name = _METRIC_ALIASES.get(metric, metric)
-    rows = ref[(ref["table"] == table) & (ref["setting"] == setting) & (ref["metric"] == name)
-               & np.isclose(ref["sigma"].astype(float), float(sigma))]
-    return float(rows["value"].iloc[0]) if len(rows) else math.nan
+    return {"ours_mean": as_float(row["mean"]), "ours_ci_low": as_float(row["ci_low"]),
+            "ours_ci_high": as_float(row["ci_high"]), "n_seeds": as_float(row[count])}
 
 
 def verdict_metric_rows(verdict: Mapping[str, Any], summary: pd.DataFrame, *, setting_cols: Iterable[str],
@@ -202,7 +169,7 @@ def verdict_metric_rows(verdict: Mapping[str, Any], summary: pd.DataFrame, *, se
     ``paper_value(metric, sigma)`` fill those columns; ``setting_extra`` (fixed settings worth naming) comes
     first in the setting text.
     """
-    cols = [c for c in setting_cols if c in verdict and not _isna(verdict[c])]
+    cols = [c for c in setting_cols if c in verdict and not isna(verdict[c])]
     setting = {c: verdict[c] for c in cols}
     text = setting_text({**(setting_extra or {}), **setting})
     rows = []
@@ -210,25 +177,25 @@ def verdict_metric_rows(verdict: Mapping[str, Any], summary: pd.DataFrame, *, se
         for label, sigma in sigmas.items():
             stats = summary_stats(summary, {**summary_match, **setting, "metric": metric, "sigma": sigma})
             if math.isnan(stats["ours_mean"]):
-                stats["ours_mean"] = _float(verdict.get(f"{metric}_{label}"))
-                stats["n_seeds"] = _float(verdict.get("n_seeds"))
+                stats["ours_mean"] = as_float(verdict.get(f"{metric}_{label}"))
+                stats["n_seeds"] = as_float(verdict.get("n_seeds"))
             rows.append({"claim": claim or verdict["claim"], "paper_item": paper_item or verdict.get("paper_item"),
                          "setting": text, "metric": metric, "sigma": float(sigma),
                          "paper_value": paper_value(metric, sigma) if paper_value else math.nan, **stats,
-                         "p_value": _float(p_value(metric, label)) if p_value else math.nan,
-                         "verdict": _verdict(verdict.get("verdict"))})
+                         "p_value": as_float(p_value(metric, label)) if p_value else math.nan,
+                         "verdict": verdict_text(verdict.get("verdict"))})
     return rows
 
 
-def _isna(value: Any) -> bool:
+def isna(value: Any) -> bool:
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
 
 
-def _verdict(value: Any) -> str:
-    return "" if value is None or _isna(value) else str(value)
+def verdict_text(value: Any) -> str:
+    return "" if value is None or isna(value) else str(value)
 
 
 def table_rows(experiment: Experiment, experiment_dir: Path, table: str = "tables/verdicts.csv") -> pd.DataFrame:
@@ -237,154 +204,12 @@ def table_rows(experiment: Experiment, experiment_dir: Path, table: str = "table
     return frame.assign(experiment=experiment.name)
 
 
-def _read(experiment_dir: Path, name: str) -> pd.DataFrame:
+def read_table(experiment_dir: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(Path(experiment_dir) / "tables" / name)
 
 
-def _axes(experiment: Experiment, drop: Iterable[str]) -> list[str]:
+def axes_except(experiment: Experiment, drop: Iterable[str]) -> list[str]:
     return [a for a in experiment.axes if a not in set(drop)]
-
-
-# ------------------------------------------------------------------------------------------- the kinds
-
-
-@paper_rows("rotation")
-def rotation_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
-    """C4: per setting and solver_steps, the four endpoint metrics of the rotated coupling's training sources
-    at sigma = 0 and verdict_sigma; p_value: the verdict's paired t-test (same on every row)."""
-    verdicts, summary = _read(experiment_dir, "verdicts.csv"), _read(experiment_dir, "summary.csv")
-    sigma_v = float(experiment.settings["verdict_sigma"])
-    rows: list[dict[str, Any]] = []
-    for _, v in verdicts.iterrows():
-        rows += verdict_metric_rows(
-            v, summary, setting_cols=[*_axes(experiment, ("coupling", "sigma", "seed")), "solver_steps"],
-            metrics=["l2_to_training_partner", "l2_to_ot", "pair_recovery", "closer_to_partner"],
-            sigmas={"sigma0": 0.0, "noisy": sigma_v}, summary_match={"split": "train", "coupling": "rotated"},
-            p_value=lambda metric, label, v=v: v["p_value"], paper_item=CLAIMS["C4"][0])
-    return rows
-
-
-@paper_rows("mog")
-def mog_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
-    """C5 (Table 1): both MMDs at sigma = 0 and verdict_sigma per setting and solver_steps, beside the reported
-    d = 3 / d = 50 values; p_value: the verdict's one-sided paired t-test for that MMD."""
-    verdicts, summary = _read(experiment_dir, "verdicts.csv"), _read(experiment_dir, "summary.csv")
-    sigma_v = float(experiment.settings["verdict_sigma"])
-    axes = [*_axes(experiment, ("coupling", "sigma", "seed")), "solver_steps"]
-    rows: list[dict[str, Any]] = []
-    for _, v in verdicts.iterrows():
-        dim = v["dim"] if "dim" in v and not _isna(v["dim"]) else experiment.settings.get("dim")
-        extra = {} if "dim" in axes else {"dim": dim}
-        for metric, split, p in (("memorisation_mmd", "train", "p_memorisation"),
-                                 ("generalisation_mmd", "test", "p_generalisation")):
-            rows += verdict_metric_rows(
-                v, summary, setting_cols=axes, metrics=[metric], sigmas={"sigma0": 0.0, "noisy": sigma_v},
-                summary_match={"split": split, "coupling": "paired"},
-                p_value=lambda metric, label, v=v, p=p: v[p],
-                paper_value=lambda metric, sigma, dim=dim: reported_value("table1", f"d={_text(dim)}", metric, sigma),
-                paper_item=CLAIMS["C5"][0], setting_extra=extra)
-    return rows
-
-
-_GAUSSIAN_PAIRS = {
-    ("C2", "own"): (("ot", "ot"), ("rotated", "rotated")),
-    ("C2", "independent"): (("ot", "independent"), ("rotated", "independent")),
-    ("C3", "OT field"): (("ot", "independent"), ("ot", "rotated")),
-}
-"""(claim, data) -> ((field, coupling) of A, (field, coupling) of B), as in rfpipe.reporting.gaussian."""
-
-
-@paper_rows("gaussian_variance")
-def gaussian_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
-    """C1: the trace at each field on its own pairs, every sigma (no test: a threshold rule). C2, C3: the
-    traces of A and B (the two sides of the paired Wilcoxon test), p_value the one-sided p of A < B."""
-    verdicts = _read(experiment_dir, "variance_verdicts.csv")
-    summary = _read(experiment_dir, "variance_summary.csv")
-    axes = _axes(experiment, ("field", "coupling", "sigma", "seed"))
-    sigmas = sorted(summary["sigma"].astype(float).unique())
-    rows: list[dict[str, Any]] = []
-    for _, v in verdicts.iterrows():
-        setting = {a: v[a] for a in axes if a in v}
-        if v["claim"] == "C1":
-            text = setting_text({**setting, "space": v["space"], "field": v["field"], "pairs": "own"})
-            for sigma in sigmas:
-                stats = summary_stats(summary, {**setting, "space": v["space"], "field": v["field"],
-                                                "coupling": v["field"], "sigma": sigma}, count="n_reps")
-                rows.append({"claim": "C1", "paper_item": CLAIMS["C1"][0], "setting": text,
-                             "metric": "grad_var_trace", "sigma": sigma, "paper_value": math.nan, **stats,
-                             "p_value": math.nan, "verdict": _verdict(v["verdict"])})
-            continue
-        sides = _GAUSSIAN_PAIRS[(v["claim"], v["data"])]
-        extra = {"pairs": v["data"]} if v["claim"] == "C2" else {}
-        text = setting_text({**setting, "space": v["space"], **extra})
-        for (field, coupling), name in zip(sides, (v["a"], v["b"])):
-            stats = summary_stats(summary, {**setting, "space": v["space"], "field": field, "coupling": coupling,
-                                            "sigma": v["sigma"]}, count="n_reps")
-            rows.append({"claim": v["claim"], "paper_item": CLAIMS[v["claim"]][0], "setting": text,
-                         "metric": f"grad_var_trace ({name})", "sigma": float(v["sigma"]),
-                         "paper_value": math.nan, **stats, "p_value": _float(v["p_value"]),
-                         "verdict": _verdict(v["verdict"]), "unit": f"{text}|sigma={_text(v['sigma'])}"})
-    return rows
-
-
-@paper_rows("reflow")
-def reflow_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
-    """C8: the relative shift of the coupling in every ReFlow round >= 1, per setting, start coupling and sigma;
-    the verdict on the straight (``ot``) start at sigma = 0, the other rows are context (no verdict)."""
-    verdicts, summary = _read(experiment_dir, "verdicts.csv"), _read(experiment_dir, "summary.csv")
-    axes = _axes(experiment, ("coupling", "sigma", "seed"))
-    rounds = sorted(int(r) for r in summary["round"].unique() if r >= 1)
-    rows: list[dict[str, Any]] = []
-    for _, v in verdicts.iterrows():
-        setting = {a: v[a] for a in axes if a in v}
-        context = v["claim"] != "C8"
-        text = setting_text({**setting, "start": v["coupling"]}) + (" (context)" if context else "")
-        for r in rounds:
-            stats = summary_stats(summary, {**setting, "coupling": v["coupling"], "sigma": v["sigma"],
-                                            "metric": "relative_shift", "round": r})
-            rows.append({"claim": "C8", "paper_item": CLAIMS["C8"][0], "setting": text,
-                         "metric": f"relative_shift (round {r})", "sigma": float(v["sigma"]),
-                         "paper_value": math.nan, **stats, "p_value": math.nan,
-                         "verdict": "" if context else _verdict(v["verdict"])})
-    return rows
-
-
-@paper_rows("images")
-def images_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
-    """C6 (Table 2, adversarial pairing) and C7 (Table 3, simulated 1-ReFlow), from the verdict table of
-    :func:`rfpipe.reporting.images.c6_c7_verdicts`: both L2 distances at sigma = 0 and verdict_sigma per
-    setting beside the reported CelebA numbers of the row's ``paper_setting``; p_value: for C6 the test at that
-    sigma (gap(0) < 0, gap(sigma_v) > 0), for C7 the test on that distance. The C6 size trend: the sigma = 0
-    gap (partner - OT distance) at the smallest and largest N. (A default: a function registered later for
-    ``images``, e.g. in :mod:`rfpipe.reporting.images`, replaces it.)"""
-    verdicts, summary = _read(experiment_dir, "verdicts.csv"), _read(experiment_dir, "summary.csv")
-    axes = [*_axes(experiment, ("coupling", "sigma", "seed")), "solver_steps"]
-    sigma_v = float(experiment.settings["verdict_sigma"])
-    rows: list[dict[str, Any]] = []
-    for _, v in verdicts.iterrows():
-        if v["claim"] == "C6 (size)":
-            setting = {"coupling": "adversarial", **{a: v[a] for a in axes if a in v and not _isna(v[a])}}
-            text = setting_text(setting) + " (size trend)"
-            for which in ("small_n", "large_n"):
-                rows.append({"claim": "C6", "paper_item": CLAIMS["C6"][0], "setting": text,
-                             "metric": f"l2 gap partner - OT ({which.replace('_', ' ')})", "sigma": 0.0,
-                             "ours_mean": _float(v[f"gap_sigma0_{which}"]), "n_seeds": _float(v["n_seeds"]),
-                             "p_value": _float(v["p_sigma0"]), "verdict": _verdict(v["verdict"]), "unit": text})
-            continue
-        table = {"C6": "table2", "C7": "table3"}[v["claim"]]
-        if v["claim"] == "C6":
-            def p_value(metric: str, label: str, v: Any = v) -> Any:
-                return v["p_sigma0" if label == "sigma0" else "p_noisy"]
-        else:
-            def p_value(metric: str, label: str, v: Any = v) -> Any:
-                return v["p_sigma0" if metric == "l2_to_training_partner" else "p_noisy"]
-        paper = v["paper_setting"] if isinstance(v.get("paper_setting"), str) else ""
-        rows += verdict_metric_rows(
-            v, summary, setting_cols=axes, metrics=["l2_to_training_partner", "l2_to_ot"],
-            sigmas={"sigma0": 0.0, "noisy": sigma_v}, summary_match={"split": "train", "coupling": v["coupling"]},
-            p_value=p_value, paper_value=lambda metric, sigma, t=table, s=paper: reported_value(t, s, metric, sigma),
-            setting_extra={"coupling": v["coupling"]})
-    return rows
 
 
 # --------------------------------------------------------------------------------------------- the table
@@ -395,15 +220,6 @@ def _claim_order(claim: str) -> tuple[int, str]:
     return (int(digits) if digits else 99, claim)
 
 
-def _rows_function(kind: str) -> RowFunction | None:
-    if kind not in PAPER_ROWS:
-        try:  # a kind's report module may register its rows on import
-            importlib.import_module(f"rfpipe.reporting.{kind}")
-        except ImportError:
-            pass
-    return PAPER_ROWS.get(kind)
-
-
 def paper_table(experiments: Mapping[str, Experiment] | Iterable[Experiment],
                 results_dir: str | os.PathLike) -> pd.DataFrame:
     """The paper table of ``experiments`` (a name -> Experiment mapping, e.g. ``Sweep.experiments``) whose
@@ -411,10 +227,10 @@ def paper_table(experiments: Mapping[str, Experiment] | Iterable[Experiment],
     exps = list(experiments.values()) if isinstance(experiments, Mapping) else list(experiments)
     frames = []
     for order, exp in enumerate(exps):
-        function = _rows_function(exp.kind)
-        if function is None:
-            log.warning("paper table: no rows for experiment %r (kind %r has no paper_rows function)",
-                        exp.name, exp.kind)
+        try:
+            function = kinds.get(exp.kind).function("report", "paper_rows")
+        except KeyError as err:
+            log.warning("paper table: no rows for experiment %r (%s)", exp.name, err.args[0])
             continue
         rows = function(exp, Path(results_dir) / exp.name)
         frame = pd.DataFrame(rows)
@@ -432,7 +248,7 @@ def paper_table(experiments: Mapping[str, Experiment] | Iterable[Experiment],
     if "unit" not in frame:
         frame["unit"] = math.nan
     frame["unit"] = frame["unit"].where(frame["unit"].notna(), frame["setting"].astype(str))
-    frame["verdict"] = frame["verdict"].map(_verdict)
+    frame["verdict"] = frame["verdict"].map(verdict_text)
     frame["n_seeds"] = pd.to_numeric(frame["n_seeds"], errors="coerce").round().astype("Int64")
     frame["claim"] = frame["claim"].astype(str)
     frame["_row"] = range(len(frame))
@@ -461,7 +277,7 @@ def claim_summary(frame: pd.DataFrame, claims: Iterable[str] = CLAIMS) -> list[s
             lines.append(f"- {head}: no verdict (context rows only; experiments: {experiments}).")
             continue
         n = len(tests)
-        rep = int(counts.get("reproduced", 0))
+        rep = int(counts.get(REPRODUCED, 0))
         others = ", ".join(f"{word} {int(counts[word])}" for word in VERDICTS[1:] if counts.get(word, 0))
         others += "".join(f", {word} {int(c)}" for word, c in counts.items() if word not in VERDICTS)
         word = "test" if n == 1 else "tests"
@@ -480,7 +296,7 @@ REPORTED_NOTE = ("`paper_value`: reported for the paper by third-party summaries
 def to_markdown(frame: pd.DataFrame, title: str = "Paper results") -> str:
     """The Markdown version: a title, the summary line per claim, a note on the columns, the table."""
     table = frame[COLUMNS].astype({"n_seeds": object})
-    table["n_seeds"] = [("" if _isna(n) else int(n)) for n in frame["n_seeds"]]
+    table["n_seeds"] = [("" if isna(n) else int(n)) for n in frame["n_seeds"]]
     return (f"# {title}\n\n" + "\n".join(claim_summary(frame)) + "\n\n" + REPORTED_NOTE + "\n\n"
             + markdown_table(table))
 
@@ -495,7 +311,7 @@ def tex_escape(text: str) -> str:
 
 
 def _tex_number(value: Any) -> str:
-    x = _float(value)
+    x = as_float(value)
     if math.isnan(x):
         return ""
     if float(x).is_integer() and abs(x) < 1e6:
@@ -521,7 +337,7 @@ def to_latex(frame: pd.DataFrame, caption: str = "Paper results") -> str:
              r"\toprule", " & ".join(heads) + r" \\", r"\midrule", r"\endhead",
              r"\bottomrule", r"\endlastfoot"]
     for row in frame[COLUMNS].itertuples(index=False):
-        cells = [tex_escape("" if _isna(v) else v) if c in text_cols else _tex_number(v)
+        cells = [tex_escape("" if isna(v) else v) if c in text_cols else _tex_number(v)
                  for c, v in zip(COLUMNS, row)]
         lines.append(" & ".join(cells) + r" \\")
     lines.append(r"\end{longtable}")
@@ -551,7 +367,7 @@ def table_html(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
     for values in frame.itertuples(index=False):
         cells = []
         for value in values:
-            if _isna(value):
+            if isna(value):
                 cells.append("<td></td>")
             elif isinstance(value, (float, np.floating)):
                 cells.append(f"<td>{format(float(value), floatfmt)}</td>")
@@ -607,3 +423,24 @@ def write_paper_table(frame: pd.DataFrame, tables_dir: str | os.PathLike,
         write_text(to_html(frame), html_path)
         paths.append(Path(html_path))
     return paths
+
+
+def paper_results_job(config: Mapping[str, Any], results_dir: str | os.PathLike,
+                      configfiles: Iterable[str | os.PathLike], outputs: Mapping[str, str],
+                      log: str | None = None) -> None:
+    """The ``paper_results`` rule: every experiment's tables into the paper table (``outputs`` ``csv``, ``md``,
+    ``tex``, ``html``), the configuration page (``config``) and the scale of the run (``scale``, JSON; see
+    :func:`rfpipe.reporting.readme.run_scale`), for the validated ``config`` whose outputs are in ``results_dir``."""
+    import json
+
+    from rfpipe.pipeline import log_to
+    from rfpipe.reporting.readme import run_scale
+    from rfpipe.sweep import Sweep
+
+    with log_to(log):
+        experiments = Sweep(dict(config)).experiments
+        frame = paper_table(experiments, results_dir)
+        write_paper_table(frame, Path(outputs["csv"]).parent, outputs["html"])
+        write_text(config_html(config, configfiles), outputs["config"])
+        scale = run_scale(experiments, Path(results_dir), configfiles)
+        write_text(json.dumps({**scale, "rows": len(frame)}, indent=2) + "\n", outputs["scale"])

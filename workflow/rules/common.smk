@@ -1,12 +1,17 @@
-# Config validation, the sweep grid and path helpers. The schema is
-# workflow/schemas/config.schema.yaml (a link to the copy inside the rfpipe package, so that the command
-# line validates with the same file); rfpipe.config.validate_config applies it, fills its defaults and
-# checks the rules that span several keys, naming the offending key.
+# Config validation, the sweep grid and input functions. The schema is workflow/schemas/config.schema.yaml (a
+# link to the copy inside the rfpipe package, so that the command line validates with the same file);
+# rfpipe.config.validate_config applies it, fills its defaults and checks the rules that span several keys,
+# naming the offending key. What each experiment kind needs (its jobs, outputs, report) comes from the kind
+# registry (rfpipe.kinds); every path from rfpipe.layout.
 import os
 import sys
+from pathlib import Path
 
+from rfpipe import kinds
+from rfpipe.claims import ResultsInUseError, claim_results
 from rfpipe.config import ConfigError, validate_config
-from rfpipe.integrity import ResultsInUseError, checkpoint_path, claim_results, failed_cells
+from rfpipe.failures import cell_failures
+from rfpipe.layout import Layout
 from rfpipe.sweep import Sweep
 
 DRYRUN = getattr(workflow.output_settings, "dryrun", False)
@@ -18,14 +23,16 @@ except ConfigError as err:
     sys.exit(1)
 
 SWEEP = Sweep(CONFIG)
-RESULTS = SWEEP.results_dir
+LAYOUT = Layout(SWEEP.results_dir)
 THREADS = CONFIG["threads"]
+KINDS = kinds.kinds()
+EXP = LAYOUT.experiment("{experiment}")  # the patterns of every experiment's paths
 
 # Snakemake's lock is per working directory: refuse a results folder that a run from another checkout is using
 # (its claim lasts as long as that Snakemake process).
 if not DRYRUN:
     try:
-        _CLAIM = claim_results(RESULTS, os.getcwd())
+        _CLAIM = claim_results(LAYOUT.root, os.getcwd())
     except ResultsInUseError as err:
         sys.stderr.write(f"rfpipe: {err}\n")
         sys.exit(1)
@@ -37,6 +44,16 @@ wildcard_constraints:
     data=r"(?:\w+=[^/]+/)*seed=\d+",
 
 
+def experiments_where(test):
+    """A regex alternation of the experiment names whose kind passes ``test`` (one that never matches if none)."""
+    names = [name for name, exp in SWEEP.experiments.items() if test(KINDS[exp.kind])]
+    return "|".join(names) if names else "(?!)"
+
+
+def experiments_of(kind):
+    return experiments_where(lambda k: k.name == kind)
+
+
 def cell_settings(wildcards):
     """Every setting of the cell named by the wildcards (the rule's params, so a change reruns it)."""
     return SWEEP.cell(wildcards.experiment, wildcards.cell).settings
@@ -45,13 +62,17 @@ def cell_settings(wildcards):
 def cell_data(wildcards):
     """The prepared data file a cell trains and evaluates on."""
     cell = SWEEP.cell(wildcards.experiment, wildcards.cell)
-    return f"{RESULTS}/{wildcards.experiment}/data/{cell.data_path}/data.pt"
+    return str(LAYOUT.experiment(wildcards.experiment).data(cell.data_path))
 
 
 def cell_checkpoint(wildcards):
     """The cell's resume checkpoint (not an output: Snakemake would delete it when a job fails); its failure
     record goes beside it."""
-    return str(checkpoint_path(f"{RESULTS}/{wildcards.experiment}", wildcards.cell))
+    return str(LAYOUT.experiment(wildcards.experiment).checkpoint(wildcards.cell))
+
+
+def cell_slurm_logs(wildcards):
+    return str(LAYOUT.experiment(wildcards.experiment).slurm_logs(wildcards.cell))
 
 
 def experiment_settings(wildcards):
@@ -60,48 +81,41 @@ def experiment_settings(wildcards):
 
 
 def report_settings(wildcards):
-    """The experiment's fixed settings, the report's own included: a changed verdict setting reruns the report."""
-    return SWEEP.experiments[wildcards.experiment].settings
+    """The experiment's fixed settings, the report's own included, and its grid: a changed verdict setting
+    reruns the report."""
+    return SWEEP.experiments[wildcards.experiment].report_settings()
 
 
 def data_settings(wildcards):
     return SWEEP.experiments[wildcards.experiment].data_settings(wildcards.data)
 
 
-def image_source(dataset, resolution):
+def data_inputs(wildcards):
+    """The further inputs of a data job, by name (its kind's ``data_inputs``)."""
+    exp = SWEEP.experiments[wildcards.experiment]
+    return KINDS[exp.kind].data_inputs(exp, wildcards.data, LAYOUT)
+
+
+def dataset_source(dataset, resolution):
     """(data_dir, limit) of the image cache of ``dataset`` at ``resolution``: enough images for every cell."""
     dirs, limit = set(), 0
-    for exp in SWEEP.experiments.values():
-        for cell in exp.cells.values() if exp.kind == "images" else ():
-            st = cell.settings
-            if st["dataset"] == dataset and st["resolution"] == resolution:
-                dirs.add(st["data_dir"])
-                limit = max(limit, st["n_pairs"] + st["n_test"])
+    for cell in SWEEP:
+        st = cell.settings
+        if st.get("dataset") == dataset and st.get("resolution") == resolution:
+            dirs.add(st["data_dir"])
+            limit = max(limit, st["n_pairs"] + st["n_test"])
     if len(dirs) > 1:
         raise ValueError(f"dataset {dataset!r} is read from several data_dir values {sorted(map(str, dirs))}")
     return (dirs.pop() if dirs else None), limit
 
 
-def image_cache_file(wildcards):
-    """The decoded-image cache an ``images`` data file is drawn from."""
-    st = data_settings(wildcards)
-    return f"{RESULTS}/datasets/{st['dataset']}/resolution={st['resolution']}/images.pt"
-
-
-def teacher_pairs_file(wildcards):
-    """For a ``reflow`` data file, the pairs (x_0, phi(x_0)) of its teacher cell (see Experiment.teacher)."""
-    if data_settings(wildcards)["coupling"] != "reflow":
-        return []
-    teacher = SWEEP.experiments[wildcards.experiment].teacher(wildcards.data)
-    return f"{RESULTS}/{wildcards.experiment}/cells/{teacher.path}/reflow_pairs.pt"
-
-
-# Cells whose training stopped on a NaN or inf leave a failure record (rfpipe.integrity) that matches their
-# settings, and so have the cells trained on the reflow pairs of a failed teacher: their experiment's report is
-# then written without them and lists them as failed (a rerun with --keep-going finishes every other cell
-# first). Delete the record, or change the settings, to retry one.
+# Cells whose training stopped on a NaN or inf leave a failure record (rfpipe.failures) that matches their
+# settings, and so have the cells trained on the outputs of a failed teacher: their experiment's report is then
+# written without them and lists them as failed (a rerun with --keep-going finishes every other cell first).
+# Delete the record, or change the settings, to retry one.
 FAILED = {
-    name: failed_cells(f"{RESULTS}/{name}", exp.cells, exp.teachers()) for name, exp in SWEEP.experiments.items()
+    name: cell_failures(LAYOUT.experiment(name).root, exp.cells, exp.teachers())
+    for name, exp in SWEEP.experiments.items()
 }
 for _name, _failed in FAILED.items():
     for _path, _record in _failed.items():
@@ -113,38 +127,64 @@ for _name, _failed in FAILED.items():
 
 def cell_files(experiment, filename):
     """``filename`` in every cell folder of ``experiment``, failed cells (``FAILED``) excepted."""
+    exp = LAYOUT.experiment(experiment)
     cells = SWEEP.experiments[experiment].cells
-    return [f"{RESULTS}/{experiment}/cells/{path}/{filename}" for path in cells if path not in FAILED[experiment]]
+    return [str(exp.cell(path, filename)) for path in cells if path not in FAILED[experiment]]
 
 
-def experiments_of(*kinds):
-    """A regex alternation of the experiment names of these kinds (one that never matches if there are none)."""
-    names = [name for name, exp in SWEEP.experiments.items() if exp.kind in kinds]
-    return "|".join(names) if names else "(?!)"
+def report_inputs(kind):
+    """The report's inputs of an experiment of ``kind``, by name: cell files (every cell's) or its own files."""
+    inputs = {}
+    for name in kind.report_inputs:
+        if name in kind.cell_outputs:
+            inputs[name] = lambda w, f=kind.cell_outputs[name]: cell_files(w.experiment, f)
+        else:
+            inputs[name] = str(EXP.file(kind.experiment_outputs[name]))
+    return inputs
 
 
-REPORTS = {
-    "rotation": (
-        ["summary", "verdicts"],
-        ["gradvar", "gradvar_t", "trajectories", "memorisation_map"],
-    ),
-    "mog": (["summary", "verdicts"], ["mmd", "gradvar"]),
-    "images": (["summary", "verdicts"], ["image_grid", "l2", "gradvar"]),
-    "reflow": (["summary", "verdicts"], ["reflow"]),
-    "gaussian_variance": (
-        ["variance_summary", "variance_verdicts"],
-        ["variance_t", "variance_angle", "variance_c3"],
-    ),
-}
-"""Per experiment kind: the report's tables (each as .csv and .md) and figures (.png)."""
-
-
-def report_files(experiment):
-    tables, figures = REPORTS[SWEEP.experiments[experiment].kind]
-    return [f"{RESULTS}/{experiment}/tables/{name}.{ext}" for name in tables for ext in ("csv", "md")] + [
-        f"{RESULTS}/{experiment}/figures/{name}.png" for name in figures
+def report_outputs(kind, experiment="{experiment}"):
+    """The report's tables (each .csv and .md) and figures (.png) of an experiment of ``kind``."""
+    exp = LAYOUT.experiment(experiment)
+    return [str(exp.table(t, ext)) for t in kind.tables for ext in ("csv", "md")] + [
+        str(exp.figure(f)) for f in kind.figures
     ]
 
 
 def all_reports():
-    return [f for name in SWEEP.experiments for f in report_files(name)]
+    return [f for name, exp in SWEEP.experiments.items() for f in report_outputs(KINDS[exp.kind], name)]
+
+
+# The paper results table (every claim beside our numbers) and the page of `snakemake --report`: every
+# experiment's figures (its kind's `figures`) are marked for the report as inputs of the final rule, its tables
+# through HTML views (the report shows HTML in the page, CSV only as a download), each with a caption from
+# workflow/report/<kind>/<name>.rst (else generic.rst) and a category per experiment.
+PAPER_RESULTS = [str(LAYOUT.paper_results(ext)) for ext in ("csv", "md", "tex", "json")] + [
+    str(LAYOUT.report_page("paper_results")),
+    str(LAYOUT.report_page("config")),
+]
+CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
+
+
+def _caption(kind, item):
+    """The caption file of report item ``item`` of an experiment of ``kind`` (generic.rst where it has none)."""
+    return f"../report/{kind}/{item}.rst" if (CAPTIONS / kind / f"{item}.rst").exists() else "../report/generic.rst"
+
+
+# (path, report() keywords) of every figure and every table's HTML view.
+REPORT_ITEMS = {
+    sub: [
+        (
+            str(LAYOUT.experiment(name).figure(item) if sub == "figures" else LAYOUT.report_page(item, name)),
+            {
+                "caption": _caption(exp.kind, item),
+                "category": name,
+                "subcategory": sub,
+                "labels": {sub[:-1]: item, "kind": exp.kind},
+            },
+        )
+        for name, exp in SWEEP.experiments.items()
+        for item in getattr(KINDS[exp.kind], sub)
+    ]
+    for sub in ("tables", "figures")
+}

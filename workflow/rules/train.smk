@@ -6,7 +6,7 @@
 # run only reports them, and writes nothing.
 from rfpipe.integrity import damaged_outputs, remove_damaged
 
-for _path, _reason in damaged_outputs([f"{RESULTS}/{name}" for name in SWEEP.experiments], remember=not DRYRUN):
+for _path, _reason in damaged_outputs([LAYOUT.experiment(name).root for name in SWEEP.experiments], remember=not DRYRUN):
     if DRYRUN:
         sys.stderr.write(f"rfpipe: {_path} is damaged ({_reason}); a run without -n removes it and makes it again\n")
     else:
@@ -14,42 +14,80 @@ for _path, _reason in damaged_outputs([f"{RESULTS}/{name}" for name in SWEEP.exp
         sys.stderr.write(f"rfpipe: {_path} is damaged ({_reason}); removed ({_removed}) to be made again\n")
 
 
-# One job per cell: train it, then evaluate it in the same process (rfpipe.pipeline.train_cell_job), so torch and
-# the data are loaded once per cell. Rotation and mog cells write trajectories, image cells per-sample distances
-# and the images of the grid figure.
-CELL = f"{RESULTS}/{{experiment}}/cells/{{cell}}"
+# One job per cell, for every kind with cell outputs (rule train_<kind>): its jobs.run_cell, through
+# rfpipe.launch (here, or as a Slurm job with executor slurm), trains the cell and evaluates it in the same
+# process, so torch and the data are loaded once per cell.
+for _kind in KINDS.values():
+    if not _kind.cell_outputs:
+        continue
+
+    rule:
+        name:
+            f"train_{_kind.name}"
+        input:
+            **({"data": cell_data} if _kind.data_settings is not None else {}),
+        output:
+            **{name: str(EXP.cell("{cell}", filename)) for name, filename in _kind.cell_outputs.items()},
+        params:
+            settings=cell_settings,
+            checkpoint=cell_checkpoint,
+            slurm_logs=cell_slurm_logs,
+        threads: 1 if CONFIG["executor"] == "slurm" else THREADS
+        wildcard_constraints:
+            experiment=experiments_of(_kind.name),
+        log:
+            str(EXP.log("train", "{cell}")),
+        benchmark:
+            str(EXP.benchmark("train", "{cell}"))
+        conda:
+            "../envs/rfpipe.yaml"
+        script:
+            "../scripts/cell.py"
 
 
-rule train:
+rule reflow_pairs:
+    # The reusable ReFlow step: (x_0, phi(x_0)) from any trained cell, on request, e.g.
+    # snakemake --cores 2 results/rotation/cells/coupling=rotated/sigma=0.0/seed=0/reflow_pairs.pt
     input:
         data=cell_data,
+        model=str(EXP.cell("{cell}", "model.pt")),
     output:
-        model=f"{CELL}/model.pt",
-        gradvar=f"{CELL}/gradvar.parquet",
-        metrics=f"{CELL}/metrics.parquet",
-        trajectories=f"{CELL}/trajectories.parquet",
+        str(EXP.cell("{cell}", "reflow_pairs.pt")),
     params:
         settings=cell_settings,
-        checkpoint=cell_checkpoint,
-    threads: 1 if CONFIG["executor"] == "slurm" else THREADS
     wildcard_constraints:
-        experiment=experiments_of("rotation", "mog"),
+        experiment=experiments_where(lambda kind: kind.has_model),
+    threads: THREADS
     log:
-        f"{RESULTS}/{{experiment}}/logs/train/{{cell}}.log",
-    benchmark:
-        f"{RESULTS}/{{experiment}}/benchmarks/train/{{cell}}.tsv"
+        str(EXP.log("reflow_pairs", "{cell}")),
     conda:
         "../envs/rfpipe.yaml"
     script:
-        "../scripts/train.py"
+        "../scripts/reflow_pairs.py"
 
 
-use rule train as train_images with:
-    output:
-        model=f"{CELL}/model.pt",
-        gradvar=f"{CELL}/gradvar.parquet",
-        metrics=f"{CELL}/metrics.parquet",
-        samples=f"{CELL}/samples.parquet",
-        grid=f"{CELL}/grid.pt",
-    wildcard_constraints:
-        experiment=experiments_of("images"),
+# One job per experiment, for every kind computed that way (rule compute_<kind>): its jobs.run_experiment.
+for _kind in KINDS.values():
+    if not _kind.experiment_outputs:
+        continue
+    _output = next(iter(_kind.experiment_outputs.values()))
+
+    rule:
+        name:
+            f"compute_{_kind.name}"
+        output:
+            str(EXP.file(_output)),
+        params:
+            experiment=lambda w: w.experiment,
+            settings=experiment_settings,
+        wildcard_constraints:
+            experiment=experiments_of(_kind.name),
+        threads: THREADS
+        log:
+            str(EXP.log(_output.split(".")[0])),
+        benchmark:
+            str(EXP.benchmark(_output.split(".")[0]))
+        conda:
+            "../envs/rfpipe.yaml"
+        script:
+            "../scripts/experiment.py"

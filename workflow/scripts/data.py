@@ -1,6 +1,5 @@
-# Thin wrapper: the rule's inputs and params into rfpipe.pipeline.prepare_data.
+# Thin wrapper: the rule's inputs and params into rfpipe.pipeline.data_job (the kind's jobs.prepare_data).
 import _checkout  # noqa: F401  (this checkout's rfpipe first)
-from rfpipe.pipeline import log_to, prepare_data
+from rfpipe.pipeline import data_job
 
-with log_to(snakemake.log[0]):
-    prepare_data(snakemake.params.settings, snakemake.output[0])
+data_job(snakemake.params.settings, dict(snakemake.input.items()), snakemake.output[0], log=snakemake.log[0])

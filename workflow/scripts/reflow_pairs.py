@@ -1,6 +1,6 @@
-# Thin wrapper: a trained cell into rfpipe.pipeline.generate_reflow_pairs.
+# Thin wrapper: a trained cell into rfpipe.pipeline.reflow_pairs_job.
 import _checkout  # noqa: F401  (this checkout's rfpipe first)
-from rfpipe.pipeline import generate_reflow_pairs, log_to
+from rfpipe.pipeline import reflow_pairs_job
 
-with log_to(snakemake.log[0], snakemake.threads):
-    generate_reflow_pairs(snakemake.params.settings, snakemake.input.data, snakemake.input.model, snakemake.output[0])
+reflow_pairs_job(snakemake.params.settings, snakemake.input.data, snakemake.input.model, snakemake.output[0],
+                 log=snakemake.log[0], threads=snakemake.threads)

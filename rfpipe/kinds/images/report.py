@@ -15,6 +15,9 @@ sigma and seed) and ``solver_steps``, with one-sided t-tests over seeds at level
 - C7 (coupling ``reflow``): l2_to_training_partner(0) < l2_to_training_partner(sigma_v) (sigma = 0 reproduces
   the generated partners more closely) and l2_to_ot(sigma_v) < l2_to_ot(0) (paired over seeds). Same outcomes.
 
+Each is the shared rule, :func:`rfpipe.reporting.verdict.decide`, on t-tests of
+:func:`~rfpipe.reporting.verdict.one_sided`; the reported numbers come from :mod:`rfpipe.reporting.reference`.
+
 Reported numbers (CelebA 64 x 64, N = 5,000 and 50,000) sit beside ours: a row's ``paper_setting`` is the
 paper's N equal to ours, else by rank (our smallest N beside n=5000, our largest beside n=50000). Our
 images are smaller (fewer pixels), so the paper's distances are on another scale: compare directions.
@@ -34,12 +37,14 @@ import seaborn as sns
 import torch
 
 from rfpipe.io import load_tensors
-from rfpipe.reporting.common import read_cells, save_figure, summarise, write_table
-from rfpipe.reporting.mog import _one_sided, reported_results
-from rfpipe.reporting.rotation import plot_gradvar
+from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_table
+from rfpipe.reporting.reference import reported_value
+from rfpipe.reporting.verdict import decide, one_sided, significant
+from rfpipe.layout import ExperimentLayout
+from rfpipe.reporting.paper import CLAIMS, as_float, axes_except, isna, read_table, setting_text, verdict_metric_rows, verdict_text
 from rfpipe.sweep import Experiment
 
-__all__ = ["c6_c7_verdicts", "plot_image_grid", "report_images"]
+__all__ = ["c6_c7_verdicts", "plot_image_grid", "report_images", "paper_rows", "report"]
 
 L2 = ("l2_to_training_partner", "l2_to_ot")
 PAPER_TABLE = {"adversarial": ("table2", "Table 2", "C6"), "reflow": ("table3", "Table 3", "C7")}
@@ -54,21 +59,6 @@ def _paper_setting(n: Any, all_n: list[Any], coupling: str) -> str:
     return f"n={sizes[-1]}" if n == max(all_n) else f"n={sizes[0]}" if n == min(all_n) else ""
 
 
-def _paper_value(reported: pd.DataFrame, coupling: str, setting: str, metric: str, sigma: float) -> float:
-    table = PAPER_TABLE[coupling][0]
-    rows = reported[(reported["table"] == table) & (reported["setting"] == setting)
-                    & (reported["metric"] == metric) & np.isclose(reported["sigma"], sigma)]
-    return float(rows["value"].iloc[0]) if len(rows) else math.nan
-
-
-def _decide(n_seeds: int, holds: list[float], opposite: list[float], alpha: float) -> str:
-    if n_seeds >= 2 and all(p < alpha for p in holds):
-        return "reproduced"
-    if n_seeds >= 2 and any(p < alpha for p in opposite):
-        return "not reproduced"
-    return "inconclusive"
-
-
 def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: float, alpha: float,
                    n_pairs: int | None = None) -> pd.DataFrame:
     """One row per claim (C6 per setting, the C6 size trend, C7 per setting) and solver_steps, with the means
@@ -77,7 +67,6 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
     wide = m.pivot_table(index=[*setting_axes, "coupling", "solver_steps", "sigma", "seed"], columns="metric",
                          values="value").reset_index()
     wide["gap"] = wide["l2_to_training_partner"] - wide["l2_to_ot"]
-    reported = reported_results()
     all_n = sorted(wide["n_pairs"].unique()) if "n_pairs" in setting_axes else []
     rows: list[dict[str, Any]] = []
     gaps: dict[tuple[Any, ...], pd.Series] = {}
@@ -97,20 +86,22 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
             for label, part, sigma in (("sigma0", zero, 0.0), ("noisy", noisy, verdict_sigma)):
                 row[f"{metric}_{label}"] = float(part.loc[seeds, metric].mean()) if seeds else math.nan
                 if metric in L2:
-                    row[f"{metric}_{label}_paper"] = _paper_value(reported, coupling, paper_setting, metric, sigma)
+                    row[f"{metric}_{label}_paper"] = reported_value(table, paper_setting, metric, sigma)
         if coupling == "adversarial":
             zeros = pd.Series(0.0, index=seeds)
-            p0_less, p0_more = _one_sided(zero.loc[seeds, "gap"], zeros)
-            pv_less, pv_more = _one_sided(noisy.loc[seeds, "gap"], zeros)
+            p0_less, p0_more = one_sided(zero.loc[seeds, "gap"], zeros)
+            pv_less, pv_more = one_sided(noisy.loc[seeds, "gap"], zeros)
             row.update(p_sigma0=p0_less, p_noisy=pv_more)
-            row["verdict"] = _decide(len(seeds), [p0_less, pv_more], [p0_more, pv_less], alpha)
+            row["verdict"] = decide(significant([p0_less, pv_more], alpha), significant([p0_more, pv_less], alpha),
+                                    len(seeds))
             gaps[(setting.get("n_pairs"), *[v for k, v in setting.items() if k != "n_pairs"])] = zero.loc[seeds, "gap"]
         else:
-            partner_less, partner_more = _one_sided(zero.loc[seeds, "l2_to_training_partner"],
+            partner_less, partner_more = one_sided(zero.loc[seeds, "l2_to_training_partner"],
                                                     noisy.loc[seeds, "l2_to_training_partner"])
-            ot_less, ot_more = _one_sided(noisy.loc[seeds, "l2_to_ot"], zero.loc[seeds, "l2_to_ot"])
+            ot_less, ot_more = one_sided(noisy.loc[seeds, "l2_to_ot"], zero.loc[seeds, "l2_to_ot"])
             row.update(p_sigma0=partner_less, p_noisy=ot_less)
-            row["verdict"] = _decide(len(seeds), [partner_less, ot_less], [partner_more, ot_more], alpha)
+            row["verdict"] = decide(significant([partner_less, ot_less], alpha),
+                                    significant([partner_more, ot_more], alpha), len(seeds))
         rows.append(row)
     if len(all_n) >= 2:
         others = {k[1:] for k in gaps}
@@ -119,14 +110,15 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
             if small is None or large is None:
                 continue
             seeds = sorted(set(small.index) & set(large.index))
-            more, less = _one_sided(small.loc[seeds], large.loc[seeds])  # gap(0) smaller at small N
+            more, less = one_sided(small.loc[seeds], large.loc[seeds])  # gap(0) smaller at small N
             rest_keys = [a for a in [*setting_axes, "solver_steps"] if a != "n_pairs"]
             rows.append({"claim": "C6 (size)", "paper_item": "Table 2", "coupling": "adversarial",
                          **dict(zip(rest_keys, rest)), "n_pairs": f"{all_n[0]} vs {all_n[-1]}",
                          "n_seeds": len(seeds), "paper_setting": "n=5000 vs n=50000",
                          "gap_sigma0_small_n": float(small.loc[seeds].mean()),
                          "gap_sigma0_large_n": float(large.loc[seeds].mean()),
-                         "p_sigma0": more, "verdict": _decide(len(seeds), [more], [less], alpha)})
+                         "p_sigma0": more,
+                         "verdict": decide(significant([more], alpha), significant([less], alpha), len(seeds))})
     return pd.DataFrame(rows)
 
 
@@ -195,3 +187,45 @@ def report_images(experiment: Experiment, cells_dir: str | os.PathLike, tables_d
     plot_image_grid(experiment, cells_dir, figures / "image_grid.png", verdict_sigma=st["verdict_sigma"])
     plot_gradvar(gradvar, axes, figures / "gradvar.png")
     plt.close("all")
+
+
+def report(experiment: Experiment, layout: ExperimentLayout) -> None:
+    """The kind's report: every table and figure of ``experiment``, whose outputs are in ``layout``."""
+    report_images(experiment, layout.cells, layout.tables, layout.figures)
+
+
+def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
+    """C6 (Table 2, adversarial pairing) and C7 (Table 3, simulated 1-ReFlow), from the verdict table of
+    :func:`rfpipe.kinds.images.report.c6_c7_verdicts`: both L2 distances at sigma = 0 and verdict_sigma per
+    setting beside the reported CelebA numbers of the row's ``paper_setting``; p_value: for C6 the test at that
+    sigma (gap(0) < 0, gap(sigma_v) > 0), for C7 the test on that distance. The C6 size trend: the sigma = 0
+    gap (partner - OT distance) at the smallest and largest N. (A default: a function registered later for
+    ``images``, e.g. in :mod:`rfpipe.kinds.images.report`, replaces it.)"""
+    verdicts, summary = read_table(experiment_dir, "verdicts.csv"), read_table(experiment_dir, "summary.csv")
+    axes = [*axes_except(experiment, ("coupling", "sigma", "seed")), "solver_steps"]
+    sigma_v = float(experiment.settings["verdict_sigma"])
+    rows: list[dict[str, Any]] = []
+    for _, v in verdicts.iterrows():
+        if v["claim"] == "C6 (size)":
+            setting = {"coupling": "adversarial", **{a: v[a] for a in axes if a in v and not isna(v[a])}}
+            text = setting_text(setting) + " (size trend)"
+            for which in ("small_n", "large_n"):
+                rows.append({"claim": "C6", "paper_item": CLAIMS["C6"][0], "setting": text,
+                             "metric": f"l2 gap partner - OT ({which.replace('_', ' ')})", "sigma": 0.0,
+                             "ours_mean": as_float(v[f"gap_sigma0_{which}"]), "n_seeds": as_float(v["n_seeds"]),
+                             "p_value": as_float(v["p_sigma0"]), "verdict": verdict_text(v["verdict"]), "unit": text})
+            continue
+        table = {"C6": "table2", "C7": "table3"}[v["claim"]]
+        if v["claim"] == "C6":
+            def p_value(metric: str, label: str, v: Any = v) -> Any:
+                return v["p_sigma0" if label == "sigma0" else "p_noisy"]
+        else:
+            def p_value(metric: str, label: str, v: Any = v) -> Any:
+                return v["p_sigma0" if metric == "l2_to_training_partner" else "p_noisy"]
+        paper = v["paper_setting"] if isinstance(v.get("paper_setting"), str) else ""
+        rows += verdict_metric_rows(
+            v, summary, setting_cols=axes, metrics=["l2_to_training_partner", "l2_to_ot"],
+            sigmas={"sigma0": 0.0, "noisy": sigma_v}, summary_match={"split": "train", "coupling": v["coupling"]},
+            p_value=p_value, paper_value=lambda metric, sigma, t=table, s=paper: reported_value(t, s, metric, sigma),
+            setting_extra={"coupling": v["coupling"]})
+    return rows

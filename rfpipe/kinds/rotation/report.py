@@ -7,7 +7,9 @@ nearer the training partner T(x_0) than the OT partner).
 
 - reproduced: D_s(0) > 0 for every seed and D_s(verdict_sigma) < 0 for every seed;
 - not reproduced: D_s(0) < 0 for every seed, or D_s(verdict_sigma) > 0 for every seed;
-- inconclusive: anything else (seeds disagree), or fewer than two seeds.
+- inconclusive: anything else (seeds disagree), or fewer than two seeds
+
+(:func:`rfpipe.reporting.verdict.decide` with the sign of D_s in every seed as the evidence).
 
 ``p_value`` is a one-sided paired t-test over seeds of D_s(0) > D_s(verdict_sigma), reported beside
 the verdict but not part of it.
@@ -23,12 +25,14 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-from scipy import stats
 
-from rfpipe.reporting.common import label, read_cells, save_figure, summarise, write_table
+from rfpipe.reporting.common import label, plot_gradvar, read_cells, save_figure, summarise, write_table
+from rfpipe.reporting.verdict import decide, one_sided
+from rfpipe.layout import ExperimentLayout
+from rfpipe.reporting.paper import CLAIMS, axes_except, read_table, verdict_metric_rows
 from rfpipe.sweep import Experiment
 
-__all__ = ["c4_verdicts", "report_rotation"]
+__all__ = ["c4_verdicts", "report_rotation", "paper_rows", "report"]
 
 CLAIM = "C4"
 
@@ -55,32 +59,10 @@ def c4_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: f
             for metric in ("l2_to_training_partner", "l2_to_ot", "pair_recovery", "closer_to_partner"):
                 row[f"{metric}_{label}"] = float(part.loc[seeds, metric].mean()) if seeds else math.nan
         a, b = d0.loc[seeds, "d"].to_numpy(), dn.loc[seeds, "d"].to_numpy()
-        if len(seeds) < 2:
-            verdict, p = "inconclusive", math.nan
-        else:
-            diff = a - b
-            p = float(stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue) if diff.std() > 0 else math.nan
-            if (a > 0).all() and (b < 0).all():
-                verdict = "reproduced"
-            elif (a < 0).all() or (b > 0).all():
-                verdict = "not reproduced"
-            else:
-                verdict = "inconclusive"
-        row.update(p_value=p, verdict=verdict)
+        verdict = decide([(a > 0).all(), (b < 0).all()], [(a < 0).all(), (b > 0).all()], len(seeds))
+        row.update(p_value=one_sided(a, b)[1], verdict=verdict)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def plot_gradvar(gradvar: pd.DataFrame, setting_axes: list[str], path: Path) -> None:
-    """grad_var_trace over training steps by sigma (95 % CI over seeds), one panel per coupling x setting."""
-    g = gradvar[gradvar["t_bin"].isna()].copy()
-    g["setting"] = label(g, setting_axes)
-    grid = sns.relplot(data=g, kind="line", x="step", y="grad_var_trace", hue="sigma", col="coupling",
-                       row="setting" if setting_axes else None, errorbar=("ci", 95), seed=0,
-                       palette="viridis", height=2.8, aspect=1.3,
-                       facet_kws={"sharey": False})
-    grid.set(yscale="log")
-    save_figure(grid.figure, path)
 
 
 def plot_gradvar_t(gradvar: pd.DataFrame, setting_axes: list[str], path: Path) -> None:
@@ -174,3 +156,21 @@ def report_rotation(experiment: Experiment, cells_dir: str | os.PathLike, tables
     plot_memorisation_map(metrics, axes, figures / "memorisation_map.png")
 
 
+def report(experiment: Experiment, layout: ExperimentLayout) -> None:
+    """The kind's report: every table and figure of ``experiment``, whose outputs are in ``layout``."""
+    report_rotation(experiment, layout.cells, layout.tables, layout.figures)
+
+
+def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
+    """C4: per setting and solver_steps, the four endpoint metrics of the rotated coupling's training sources
+    at sigma = 0 and verdict_sigma; p_value: the verdict's paired t-test (same on every row)."""
+    verdicts, summary = read_table(experiment_dir, "verdicts.csv"), read_table(experiment_dir, "summary.csv")
+    sigma_v = float(experiment.settings["verdict_sigma"])
+    rows: list[dict[str, Any]] = []
+    for _, v in verdicts.iterrows():
+        rows += verdict_metric_rows(
+            v, summary, setting_cols=[*axes_except(experiment, ("coupling", "sigma", "seed")), "solver_steps"],
+            metrics=["l2_to_training_partner", "l2_to_ot", "pair_recovery", "closer_to_partner"],
+            sigmas={"sigma0": 0.0, "noisy": sigma_v}, summary_match={"split": "train", "coupling": "rotated"},
+            p_value=lambda metric, label, v=v: v["p_value"], paper_item=CLAIMS["C4"][0])
+    return rows

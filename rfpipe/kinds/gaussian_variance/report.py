@@ -16,6 +16,9 @@ The rules, fixed before any run:
   inconclusive otherwise.
 - **C3** (per setting, sigma, space): at the OT field, A = trace on independent data and B = trace on
   rotated data (by ``angle``; the paper's figure is 120 degrees), paired, the same test and thresholds.
+
+All three are the shared three-outcome rule (:func:`rfpipe.reporting.verdict.decide`): C2 and C3 with the two
+one-sided tests as evidence, C1 with its thresholds in every repetition (at least one on each side).
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pyarrow.parquet as pq
 import seaborn as sns
-from scipy import stats
 
 from rfpipe.reporting.common import save_figure, summarise, write_table
+from rfpipe.reporting.verdict import decide, one_sided, significant
+from rfpipe.layout import ExperimentLayout
+from rfpipe.reporting.paper import CLAIMS, as_float, axes_except, read_table, setting_text, summary_stats, value_text, verdict_text
 from rfpipe.sweep import Experiment
 
-__all__ = ["gaussian_verdicts", "paired_verdict", "report_gaussian"]
+__all__ = ["gaussian_verdicts", "paired_verdict", "report_gaussian", "paper_rows", "report"]
 
 PAIR_KEYS = ["seed", "rep"]
 
@@ -44,17 +49,10 @@ def _setting_axes(frame: pd.DataFrame, experiment: Experiment) -> list[str]:
 
 
 def paired_verdict(a: pd.Series, b: pd.Series, alpha: float) -> tuple[str, float, float]:
-    """Verdict for "a < b" from paired samples: (verdict, p of a < b, p of a > b), one-sided Wilcoxon."""
-    diff = (a - b).to_numpy()
-    if len(diff) < 2 or (diff == 0).all():
-        return "inconclusive", math.nan, math.nan
-    p_less = float(stats.wilcoxon(diff, alternative="less").pvalue)
-    p_greater = float(stats.wilcoxon(diff, alternative="greater").pvalue)
-    if p_less < alpha:
-        return "reproduced", p_less, p_greater
-    if p_greater < alpha:
-        return "not reproduced", p_less, p_greater
-    return "inconclusive", p_less, p_greater
+    """Verdict for "a < b" from samples paired by position: (verdict, p of a < b, p of a > b), one-sided
+    Wilcoxon signed-rank tests (:func:`rfpipe.reporting.verdict.one_sided`) into the shared rule."""
+    p_less, p_greater = one_sided(a, b, test="wilcoxon")
+    return decide(significant([p_less], alpha), significant([p_greater], alpha), len(a)), p_less, p_greater
 
 
 def _groups(frame: pd.DataFrame, keys: list[str]):
@@ -76,11 +74,10 @@ def _c1(whole: pd.DataFrame, axes: list[str], zero_tol: float) -> list[dict[str,
                                "max_trace_sigma0": float(zero.max()) if len(zero) else math.nan,
                                "min_trace_noisy": float(noisy["grad_var_trace"].min()) if len(noisy) else math.nan,
                                "n_reps": int(group[PAIR_KEYS].drop_duplicates().shape[0])}
-        if zero.empty or noisy.empty:
-            row["verdict"] = "inconclusive"
-        else:
-            ok = bool((zero <= zero_tol).all()) and bool((noisy["grad_var_trace"] > zero_tol).all())
-            row["verdict"] = "reproduced" if ok else "not reproduced"
+        zero_ok, noisy_ok = bool((zero <= zero_tol).all()), bool((noisy["grad_var_trace"] > zero_tol).all())
+        # a threshold rule, no test: each side in every repetition; inconclusive unless both sigma = 0 and sigma > 0
+        row["verdict"] = decide([zero_ok, noisy_ok], [not zero_ok, not noisy_ok], min(len(zero), len(noisy)),
+                                min_n=1)
         rows.append(row)
     return rows
 
@@ -171,3 +168,48 @@ def report_gaussian(experiment: Experiment, variance: str | os.PathLike, tables_
     grid.figure.suptitle("at the OT field: independent vs rotated pairs", y=1.02, fontsize=9)
     save_figure(grid.figure, figures / "variance_c3.png")
     plt.close("all")
+
+
+def report(experiment: Experiment, layout: ExperimentLayout) -> None:
+    """The kind's report: every table and figure of ``experiment``, whose outputs are in ``layout``."""
+    report_gaussian(experiment, layout.file("variance.parquet"), layout.tables, layout.figures)
+
+
+_GAUSSIAN_PAIRS = {
+    ("C2", "own"): (("ot", "ot"), ("rotated", "rotated")),
+    ("C2", "independent"): (("ot", "independent"), ("rotated", "independent")),
+    ("C3", "OT field"): (("ot", "independent"), ("ot", "rotated")),
+}
+"""(claim, data) -> ((field, coupling) of A, (field, coupling) of B), as in rfpipe.kinds.gaussian_variance.report."""
+
+
+def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
+    """C1: the trace at each field on its own pairs, every sigma (no test: a threshold rule). C2, C3: the
+    traces of A and B (the two sides of the paired Wilcoxon test), p_value the one-sided p of A < B."""
+    verdicts = read_table(experiment_dir, "variance_verdicts.csv")
+    summary = read_table(experiment_dir, "variance_summary.csv")
+    axes = axes_except(experiment, ("field", "coupling", "sigma", "seed"))
+    sigmas = sorted(summary["sigma"].astype(float).unique())
+    rows: list[dict[str, Any]] = []
+    for _, v in verdicts.iterrows():
+        setting = {a: v[a] for a in axes if a in v}
+        if v["claim"] == "C1":
+            text = setting_text({**setting, "space": v["space"], "field": v["field"], "pairs": "own"})
+            for sigma in sigmas:
+                stats = summary_stats(summary, {**setting, "space": v["space"], "field": v["field"],
+                                                "coupling": v["field"], "sigma": sigma}, count="n_reps")
+                rows.append({"claim": "C1", "paper_item": CLAIMS["C1"][0], "setting": text,
+                             "metric": "grad_var_trace", "sigma": sigma, "paper_value": math.nan, **stats,
+                             "p_value": math.nan, "verdict": verdict_text(v["verdict"])})
+            continue
+        sides = _GAUSSIAN_PAIRS[(v["claim"], v["data"])]
+        extra = {"pairs": v["data"]} if v["claim"] == "C2" else {}
+        text = setting_text({**setting, "space": v["space"], **extra})
+        for (field, coupling), name in zip(sides, (v["a"], v["b"])):
+            stats = summary_stats(summary, {**setting, "space": v["space"], "field": field, "coupling": coupling,
+                                            "sigma": v["sigma"]}, count="n_reps")
+            rows.append({"claim": v["claim"], "paper_item": CLAIMS[v["claim"]][0], "setting": text,
+                         "metric": f"grad_var_trace ({name})", "sigma": float(v["sigma"]),
+                         "paper_value": math.nan, **stats, "p_value": as_float(v["p_value"]),
+                         "verdict": verdict_text(v["verdict"]), "unit": f"{text}|sigma={value_text(v['sigma'])}"})
+    return rows

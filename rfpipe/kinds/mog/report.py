@@ -7,51 +7,32 @@ generalisation_mmd(sigma_v) < generalisation_mmd(0).
 
 - reproduced: both with p < ``alpha``;
 - not reproduced: either opposite direction with p < ``alpha``;
-- inconclusive: anything else, or fewer than two seeds.
+- inconclusive: anything else, or fewer than two seeds
+
+(:func:`rfpipe.reporting.verdict.decide` on the two tests of :func:`~rfpipe.reporting.verdict.one_sided`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-from scipy import stats
 
-from rfpipe.reporting.common import read_cells, save_figure, summarise, write_table
-from rfpipe.reporting.rotation import plot_gradvar
+from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_table
+from rfpipe.reporting.reference import reported_value
+from rfpipe.reporting.verdict import decide, one_sided, significant
+from rfpipe.layout import ExperimentLayout
+from rfpipe.reporting.paper import CLAIMS, axes_except, isna, read_table, value_text, verdict_metric_rows
 from rfpipe.sweep import Experiment
 
-__all__ = ["c5_verdicts", "reported_results", "report_mog"]
+__all__ = ["c5_verdicts", "report_mog", "paper_rows", "report"]
 
 METRICS = ("memorisation_mmd", "generalisation_mmd")
-
-
-def reported_results() -> pd.DataFrame:
-    """The numbers reported for the paper's tables (``rfpipe/reference/reported_results.csv``)."""
-    with resources.files("rfpipe").joinpath("reference/reported_results.csv").open() as f:
-        return pd.read_csv(f)
-
-
-def _paper_value(reported: pd.DataFrame, dim: Any, metric: str, sigma: float) -> float:
-    name = {"memorisation_mmd": "memorization_mmd", "generalisation_mmd": "generalization_mmd"}[metric]
-    rows = reported[(reported["table"] == "table1") & (reported["setting"] == f"d={dim}")
-                    & (reported["metric"] == name) & (reported["sigma"] == sigma)]
-    return float(rows["value"].iloc[0]) if len(rows) else math.nan
-
-
-def _one_sided(a: Any, b: Any) -> tuple[float, float]:
-    """p-values of mean(a - b) < 0 and > 0 (paired t-test); NaN if the differences are constant."""
-    diff = pd.Series(a).to_numpy() - pd.Series(b).to_numpy()
-    if len(diff) < 2 or diff.std() == 0:
-        return math.nan, math.nan
-    return (float(stats.ttest_1samp(diff, 0.0, alternative="less").pvalue),
-            float(stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue))
 
 
 def c5_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: float, alpha: float,
@@ -60,7 +41,6 @@ def c5_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: f
     m = metrics[(metrics["coupling"] == "paired") & metrics["metric"].isin(METRICS)]
     wide = m.pivot_table(index=[*setting_axes, "solver_steps", "sigma", "seed"], columns="metric",
                          values="value").reset_index()
-    reported = reported_results()
     rows = []
     for key, group in wide.groupby([*setting_axes, "solver_steps"], sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -73,17 +53,12 @@ def c5_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: f
         for metric in METRICS:
             for label, part, sigma in (("sigma0", zero, 0.0), ("noisy", noisy, verdict_sigma)):
                 row[f"{metric}_{label}"] = float(part.loc[seeds, metric].mean()) if seeds else math.nan
-                row[f"{metric}_{label}_paper"] = _paper_value(reported, d, metric, sigma)
-        mem_less, mem_more = _one_sided(zero.loc[seeds, "memorisation_mmd"], noisy.loc[seeds, "memorisation_mmd"])
-        gen_less, gen_more = _one_sided(noisy.loc[seeds, "generalisation_mmd"], zero.loc[seeds, "generalisation_mmd"])
+                row[f"{metric}_{label}_paper"] = reported_value("table1", f"d={d}", metric, sigma)
+        mem_less, mem_more = one_sided(zero.loc[seeds, "memorisation_mmd"], noisy.loc[seeds, "memorisation_mmd"])
+        gen_less, gen_more = one_sided(noisy.loc[seeds, "generalisation_mmd"], zero.loc[seeds, "generalisation_mmd"])
         row.update(p_memorisation=mem_less, p_generalisation=gen_less)
-        if len(seeds) >= 2 and mem_less < alpha and gen_less < alpha:
-            verdict = "reproduced"
-        elif len(seeds) >= 2 and (mem_more < alpha or gen_more < alpha):
-            verdict = "not reproduced"
-        else:
-            verdict = "inconclusive"
-        row["verdict"] = verdict
+        row["verdict"] = decide(significant([mem_less, gen_less], alpha), significant([mem_more, gen_more], alpha),
+                                len(seeds))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -111,3 +86,29 @@ def report_mog(experiment: Experiment, cells_dir: str | os.PathLike, tables_dir:
     save_figure(grid.figure, figures / "mmd.png")
     plot_gradvar(gradvar, axes, figures / "gradvar.png")
     plt.close("all")
+
+
+def report(experiment: Experiment, layout: ExperimentLayout) -> None:
+    """The kind's report: every table and figure of ``experiment``, whose outputs are in ``layout``."""
+    report_mog(experiment, layout.cells, layout.tables, layout.figures)
+
+
+def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, Any]]:
+    """C5 (Table 1): both MMDs at sigma = 0 and verdict_sigma per setting and solver_steps, beside the reported
+    d = 3 / d = 50 values; p_value: the verdict's one-sided paired t-test for that MMD."""
+    verdicts, summary = read_table(experiment_dir, "verdicts.csv"), read_table(experiment_dir, "summary.csv")
+    sigma_v = float(experiment.settings["verdict_sigma"])
+    axes = [*axes_except(experiment, ("coupling", "sigma", "seed")), "solver_steps"]
+    rows: list[dict[str, Any]] = []
+    for _, v in verdicts.iterrows():
+        dim = v["dim"] if "dim" in v and not isna(v["dim"]) else experiment.settings.get("dim")
+        extra = {} if "dim" in axes else {"dim": dim}
+        for metric, split, p in (("memorisation_mmd", "train", "p_memorisation"),
+                                 ("generalisation_mmd", "test", "p_generalisation")):
+            rows += verdict_metric_rows(
+                v, summary, setting_cols=axes, metrics=[metric], sigmas={"sigma0": 0.0, "noisy": sigma_v},
+                summary_match={"split": split, "coupling": "paired"},
+                p_value=lambda metric, label, v=v, p=p: v[p],
+                paper_value=lambda metric, sigma, dim=dim: reported_value("table1", f"d={value_text(dim)}", metric, sigma),
+                paper_item=CLAIMS["C5"][0], setting_extra=extra)
+    return rows
