@@ -1,5 +1,5 @@
 # Two commands for a newcomer:  make results  (the default run)   make test  (the test suite)
-# Also:  make lint  (ruff and snakemake --lint)   make test-slow  (the end-to-end runs left out of make test)
+# Also:  make lint  (ruff, snakefmt --check, snakemake --lint)   make test-slow  (the end-to-end runs left out of make test)
 # Each creates .venv/ in the repository and installs the project into it when missing.
 PYTHON ?= python3
 VENV   := .venv
@@ -33,6 +33,7 @@ test-slow: venv
 
 lint: venv
 	$(BIN)/ruff check rfpipe tests benchmarks workflow/scripts
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint --configfile config/test.yaml
 
 clean:

@@ -19,7 +19,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_reports(),
         PAPER_RESULTS,
-    default_target: True

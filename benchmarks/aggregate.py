@@ -34,9 +34,10 @@ import pyarrow as pa
 import yaml
 
 from rfpipe.config import validate_config
+from rfpipe.evaluation import METRICS_SCHEMA
 from rfpipe.integrity import damaged_outputs
 from rfpipe.io import write_parquet
-from rfpipe.pipeline import GRADVAR_SCHEMA, METRICS_SCHEMA
+from rfpipe.pipeline import GRADVAR_SCHEMA
 from rfpipe.reporting.common import read_cells
 from rfpipe.sweep import Experiment, Sweep
 

@@ -86,7 +86,8 @@ def main() -> None:
     print(f"training: {base:.0f} steps/s without the probe (median of 3 runs of {steps} steps)")
     for mode in ("fresh", "train"):
         rate = results[10, mode]
-        print(f"  probing every 10 steps, probe_batch={mode}: {rate:.0f} steps/s, overhead {100 * (base / rate - 1):.1f} %")
+        overhead = 100 * (base / rate - 1)
+        print(f"  probing every 10 steps, probe_batch={mode}: {rate:.0f} steps/s, overhead {overhead:.1f} %")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ process itself at its end):
 
 - a training cell: ``rfpipe.pipeline.train_cell`` on the first cell of the ``rotation`` experiment of
   config/config.yaml (its default settings: MLP width 128, depth 3, 256 pairs, batch 256, 5,000 steps, a probe
-  every 100 steps), its data written beforehand by ``prepare_data`` in another process, 1 torch thread;
+  every 100 steps), its data written beforehand by the kind's ``jobs.prepare_data`` in another process, 1 torch thread;
 - the process that submits one cell to Slurm through ``rfpipe.launch`` and waits for it (what
   ``snakemake --profile slurm`` keeps on the submit host per in-flight cell; the code of
   benchmarks/submit_memory.py). Needs a running Slurm (``bash .ci/start_slurm.sh``), else the row says n/a;
@@ -40,13 +40,14 @@ print(json.dumps({"path": cell.path, "settings": cell.settings}))
 """
 PREPARE = """
 import json, sys
-from rfpipe.pipeline import prepare_data
-prepare_data(json.loads(sys.argv[1]), sys.argv[2])
+from rfpipe.kinds.rotation.jobs import prepare_data
+from rfpipe.pipeline import cell_settings
+prepare_data(cell_settings(json.loads(sys.argv[1])).data, sys.argv[2])
 """
 TRAIN = """
 import json, sys
-from rfpipe.pipeline import log_to, train_cell
-settings = json.loads(sys.argv[1])
+from rfpipe.pipeline import cell_settings, log_to, train_cell
+settings = cell_settings(json.loads(sys.argv[1]))
 with log_to(sys.argv[2] + "/train.log", threads=1):
     train_cell(settings, sys.argv[2] + "/data.pt", sys.argv[2] + "/model.pt", sys.argv[2] + "/gradvar.parquet")
 """

@@ -58,8 +58,9 @@ def outputs() -> dict[str, Any]:
     for sigma, noise in ((0.0, "constant"), (0.05, "constant"), (0.3, "brownian")):
         batch = draw_batch(sampler, Interpolant(sigma, noise), 500, gen, stratified=True)
         out[f"batch {sigma} {noise}"] = {"t": batch.t, "x_t": batch.x_t, "dx_t": batch.dx_t}
-        out[f"probe {sigma} {noise}"] = [vars(s) for s in (grad_variance(net, batch, 10) + grad_variance(net, batch, 7, "vmap")
-                                                            + output_grad_variance(net, batch, 10))]
+        stats = (grad_variance(net, batch, 10) + grad_variance(net, batch, 7, "vmap")
+                 + output_grad_variance(net, batch, 10))
+        out[f"probe {sigma} {noise}"] = [vars(s) for s in stats]
     return out
 
 

@@ -2,7 +2,8 @@
 
 Prints the peak resident set (VmHWM) of three fresh processes, measured in the same run:
 - a process that submits a cell through rfpipe.launch (executor slurm) and waits for it: what
-  `snakemake --profile slurm` keeps per in-flight cell (the train rule's script imports rfpipe.launch only);
+  `snakemake --profile slurm` keeps per in-flight cell (a cell rule's script, workflow/scripts/cell.py, imports
+  rfpipe.launch only);
 - a process that only imports rfpipe.pipeline (torch and the training code): what a waiting process
   would cost if it imported the training code;
 - a bare Python process, for scale.

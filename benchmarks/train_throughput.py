@@ -72,7 +72,7 @@ def torchcfm_run(sampler: PairSampler, steps: int, fused: bool) -> Callable[[], 
         torch.manual_seed(0)
         model = _model()
         fm = ConditionalFlowMatcher(sigma=SIGMA)
-        opt = torch.optim.Adam(model.parameters(), lr=LR, fused=True) if fused else torch.optim.Adam(model.parameters(), lr=LR)
+        opt = torch.optim.Adam(model.parameters(), lr=LR, **({"fused": True} if fused else {}))
         for _ in range(steps):
             opt.zero_grad()
             i = torch.randint(n, (BATCH,))

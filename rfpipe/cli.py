@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rfpipe.config import ConfigError, load_config
+from rfpipe.layout import Layout
 from rfpipe.sweep import Sweep
 
 __all__ = ["main"]
@@ -168,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} ({exp.kind}): {len(exp.cells)} cells over {', '.join(exp.axes)}")
         print(f"{args.config}: valid")
     else:
+        layout = Layout(sweep.results_dir)
         for cell in sweep:
-            print(f"{sweep.results_dir}/{cell.experiment}/cells/{cell.path}")
+            print(layout.experiment(cell.experiment).cells / cell.path)
     return 0
 
 

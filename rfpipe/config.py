@@ -47,7 +47,8 @@ def _check(instance: Any, schema: dict[str, Any], where: str) -> None:
     """Validate ``instance`` against ``schema`` (with the root's $defs); raise the first error, located."""
     root = load_schema()
     validator = jsonschema.Draft202012Validator({**schema, "$defs": root["$defs"]})
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(validator.iter_errors(instance),
+                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         err = errors[0]
         key = _where([*where.split("."), *err.absolute_path]) if where else _where(err.absolute_path)
@@ -157,11 +158,11 @@ def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str
     out = copy.deepcopy(config)
     _fill_defaults(out, top)
     _check_slurm(out.get("slurm") or {}, "slurm")
-    for name, resources in ((out.get("slurm") or {}).get("experiments") or {}).items():
+    for name, overrides in ((out.get("slurm") or {}).get("experiments") or {}).items():
         if name not in out["experiments"]:
             raise ConfigError(f"slurm.experiments.{name}: no experiment of that name; experiments: "
                               f"{', '.join(out['experiments'])}")
-        _check_slurm(resources or {}, f"slurm.experiments.{name}")
+        _check_slurm(overrides or {}, f"slurm.experiments.{name}")
     for name, exp in out["experiments"].items():
         kind = exp["kind"]
         kind_schema = schema["$defs"][kind]

@@ -29,8 +29,8 @@ from torch.func import functional_call, grad, vmap
 
 from rfpipe.interpolants import InterpolantSample
 
-__all__ = ["GRAD_METHODS", "GradVarStats", "SampleGrads", "TrainingStepCapture", "binned_stats", "grad_var_stats", "grad_variance",
-           "output_grad_variance", "output_sample_grads", "per_sample_grads", "sample_grads"]
+__all__ = ["GRAD_METHODS", "GradVarStats", "SampleGrads", "TrainingStepCapture", "binned_stats", "grad_var_stats",
+           "grad_variance", "output_grad_variance", "output_sample_grads", "per_sample_grads", "sample_grads"]
 
 Method = Literal["auto", "linear", "vmap"]
 GRAD_METHODS: tuple[str, ...] = ("auto", "linear", "vmap")
@@ -227,7 +227,8 @@ def _from_linear_parts(losses: Tensor, parts: list[tuple[Tensor, Tensor]]) -> Sa
 
 
 def sample_grads(model: nn.Module, batch: InterpolantSample, method: Method = "auto") -> SampleGrads:
-    """Per-sample gradient summaries by the exact ``linear`` shortcut or by ``vmap`` (``auto``: linear if it applies)."""
+    """Per-sample gradient summaries by the exact ``linear`` shortcut or by ``vmap`` (``auto``: linear if it
+    applies)."""
     if method not in GRAD_METHODS:
         raise ValueError(f"method must be one of {GRAD_METHODS}, got {method!r}")
     if method in ("auto", "linear"):
@@ -291,7 +292,8 @@ def binned_stats(grads: SampleGrads, t: Tensor, t_bins: int) -> list[GradVarStat
     return stats
 
 
-def grad_variance(model: nn.Module, batch: InterpolantSample, t_bins: int, method: Method = "auto") -> list[GradVarStats]:
+def grad_variance(model: nn.Module, batch: InterpolantSample, t_bins: int,
+                  method: Method = "auto") -> list[GradVarStats]:
     """Parameter-space gradient statistics over the probe ``batch`` and per t-bin (see :func:`binned_stats`)."""
     return binned_stats(sample_grads(model, batch, method), batch.t, t_bins)
 

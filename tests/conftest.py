@@ -30,3 +30,12 @@ BASE: dict[str, Any] = {
 def base_config() -> dict[str, Any]:
     """A valid config dict with one small rotation experiment (a fresh copy per test)."""
     return copy.deepcopy(BASE)
+
+
+@pytest.fixture(scope="session")
+def paper_run(tmp_path_factory: pytest.TempPathFactory):
+    """``(root, experiments, paper table)`` of a synthetic results folder of four experiments' report tables
+    (tests/synthetic_run.py), built once for the paper-table tests and the kinds' paper-row tests."""
+    import synthetic_run
+
+    return synthetic_run.build(tmp_path_factory.mktemp("results"))

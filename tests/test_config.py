@@ -53,26 +53,37 @@ def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
 _DELETE = object()
 
 BAD: list[tuple[str, Any, str]] = [
-    ("experiments.rotation.grid.sigma", [0.0, -0.1], r"experiments\.rotation\.grid\.sigma\[1\]: -0\.1 is less than the minimum of 0"),
+    ("experiments.rotation.grid.sigma", [0.0, -0.1],
+     r"experiments\.rotation\.grid\.sigma\[1\]: -0\.1 is less than the minimum of 0"),
     ("experiments.rotation.grid.sigma", [], r"experiments\.rotation\.grid\.sigma: \[\] should be non-empty"),
     ("experiments.rotation.grid.sigma", ["a"], r"experiments\.rotation\.grid\.sigma\[0\]: 'a' is not of type 'number'"),
-    ("experiments.rotation.grid.coupling", ["ot_typo"], r"experiments\.rotation\.grid\.coupling\[0\]: 'ot_typo' is not one of \['rotated', 'independent'\]"),
+    ("experiments.rotation.grid.coupling", ["ot_typo"],
+     r"experiments\.rotation\.grid\.coupling\[0\]: 'ot_typo' is not one of \['rotated', 'independent'\]"),
     ("experiments.rotation.grid.seed", [0.5], r"experiments\.rotation\.grid\.seed\[0\]: 0\.5 is not of type 'integer'"),
     ("experiments.rotation.grid.seed", _DELETE, r"experiments\.rotation\.grid: 'seed' is a required property"),
-    ("experiments.rotation.grid.widht", [1], r"experiments\.rotation\.grid\.widht: unknown setting for kind 'rotation'; allowed: sigma"),
-    ("experiments.rotation.grid.width", [0], r"experiments\.rotation\.grid\.width\[0\]: 0 is less than the minimum of 1"),
-    ("experiments.rotation.kind", "gaussian_typo", r"experiments\.rotation\.kind: 'gaussian_typo' is not one of \['rotation', 'gaussian_variance', 'mog', 'reflow', 'images'\]"),
+    ("experiments.rotation.grid.widht", [1],
+     r"experiments\.rotation\.grid\.widht: unknown setting for kind 'rotation'; allowed: sigma"),
+    ("experiments.rotation.grid.width", [0],
+     r"experiments\.rotation\.grid\.width\[0\]: 0 is less than the minimum of 1"),
+    ("experiments.rotation.kind", "gaussian_typo",
+     r"experiments\.rotation\.kind: 'gaussian_typo' is not one of \['rotation', 'gaussian_variance', 'mog', 'reflow', "
+     r"'images'\]"),
     ("experiments.rotation.kind", _DELETE, r"experiments\.rotation: 'kind' is a required property"),
     ("experiments.rotation.steps", "100", r"experiments\.rotation\.steps: '100' is not of type 'integer'"),
     ("experiments.rotation.steps", 0, r"experiments\.rotation\.steps: 0 is less than the minimum of 1"),
     ("experiments.rotation.lr", 0, r"experiments\.rotation\.lr: 0 is less than or equal to the minimum of 0"),
-    ("experiments.rotation.noise", "pink", r"experiments\.rotation\.noise: 'pink' is not one of \['constant', 'brownian'\]"),
-    ("experiments.rotation.solver", "dopri", r"experiments\.rotation\.solver: 'dopri' is not one of \['euler', 'heun', 'rk4'\]"),
-    ("experiments.rotation.solver_steps", [5, 10], r"experiments\.rotation\.solver_steps: 10 is even; solver euler then evaluates the field at t = 1/2"),
+    ("experiments.rotation.noise", "pink",
+     r"experiments\.rotation\.noise: 'pink' is not one of \['constant', 'brownian'\]"),
+    ("experiments.rotation.solver", "dopri",
+     r"experiments\.rotation\.solver: 'dopri' is not one of \['euler', 'heun', 'rk4'\]"),
+    ("experiments.rotation.solver_steps", [5, 10],
+     r"experiments\.rotation\.solver_steps: 10 is even; solver euler then evaluates the field at t = 1/2"),
     ("experiments.rotation.batch_size", 6, r"experiments\.rotation\.batch_size: 6 must be at least 2 \* t_bins = 8 "
      r"\(two samples per t-bin in a probe with probe_batch train\)"),
-    ("experiments.rotation.learning_rate", 0.1, r"experiments\.rotation: Additional properties are not allowed \('learning_rate' was unexpected\)"),
-    ("experiments.rotation.sigma", 0.1, r"experiments\.rotation\.sigma: must be listed under experiments\.rotation\.grid"),
+    ("experiments.rotation.learning_rate", 0.1,
+     r"experiments\.rotation: Additional properties are not allowed \('learning_rate' was unexpected\)"),
+    ("experiments.rotation.sigma", 0.1,
+     r"experiments\.rotation\.sigma: must be listed under experiments\.rotation\.grid"),
     ("experiments.rotation.grid", [0.1], r"experiments\.rotation\.grid: \[0\.1\] is not of type 'object'"),
     ("experiments", {}, r"experiments: \{\} should be non-empty"),
     ("threads", 0, r"threads: 0 is less than the minimum of 1"),
@@ -95,7 +106,8 @@ def test_bad_config_names_the_key(base_config: dict[str, Any], key: str, value: 
 def test_axis_both_fixed_and_swept(base_config: dict[str, Any]) -> None:
     """A setting given both as a fixed value and as a grid axis is ambiguous and refused."""
     base_config["experiments"]["rotation"]["grid"]["n_pairs"] = [16, 32]
-    with pytest.raises(ConfigError, match=r"experiments\.rotation\.n_pairs: set both as a fixed setting and as a grid axis"):
+    with pytest.raises(ConfigError,
+                       match=r"experiments\.rotation\.n_pairs: set both as a fixed setting and as a grid axis"):
         validate_config(base_config)
 
 

@@ -330,13 +330,15 @@ def test_diverging_reflow_cell_is_named_and_recorded(tmp_path: Path, coupling: s
     bad, good = (next(c for c in exp.cells.values() if c.settings["lr"] == lr) for lr in (1e6, 1e-3))
     root = tmp_path / "results" / "reflow"
     out, checkpoint = root / "cells" / bad.path / "reflow.parquet", ExperimentLayout(root).checkpoint(bad.path)
-    with pytest.raises(FloatingPointError, match=rf"^cell reflow/{re.escape(bad.path)}: loss is (inf|nan) at step \d+$"):
+    with pytest.raises(FloatingPointError,
+                       match=rf"^cell reflow/{re.escape(bad.path)}: loss is (inf|nan) at step \d+$"):
         reflow_cell(cell_settings(bad.settings), out, checkpoint=checkpoint)
     assert not out.exists()
     record = read_failure(checkpoint, bad.settings)
     assert record is not None and record["cell"] == f"reflow/{bad.path}"
     assert read_failure(checkpoint, good.settings) is None  # other settings: not this failure
-    reflow_cell(cell_settings(good.settings), out, checkpoint=checkpoint)  # the same folder, sound settings: a new attempt
+    # the same folder, sound settings: a new attempt
+    reflow_cell(cell_settings(good.settings), out, checkpoint=checkpoint)
     assert out.exists() and read_failure(checkpoint, bad.settings) is None
 
 
@@ -359,7 +361,8 @@ def test_failed_cells_marked_in_report(tmp_path: Path) -> None:
     cells = list(exp.cells.values())
     write_failure(ExperimentLayout(root).checkpoint(cells[1].path), f"rotation/{cells[1].path}", cells[1].settings,
                   FloatingPointError("loss is nan at step 7"))
-    write_failure(ExperimentLayout(root).checkpoint(cells[2].path), f"rotation/{cells[2].path}", {**cells[2].settings, "lr": 9.0},
+    write_failure(ExperimentLayout(root).checkpoint(cells[2].path), f"rotation/{cells[2].path}",
+                  {**cells[2].settings, "lr": 9.0},
                   FloatingPointError("loss is inf at step 1"))  # a record of other settings: not a failure now
     failed = failed_cells(exp, root)
     assert list(failed["cell"]) == [cells[1].path]
@@ -407,7 +410,8 @@ def test_cells_of_a_failed_teacher_are_failed(tmp_path: Path) -> None:
     failed = failed_cells(exp, root).set_index("cell")
     assert sorted(failed.index) == sorted([teacher.path, *pupils])
     for pupil in pupils:
-        assert failed.loc[pupil, "error"] == f"its teacher cell {teacher.path} failed: FloatingPointError: loss is nan at step 3"
+        assert failed.loc[pupil, "error"] == \
+            f"its teacher cell {teacher.path} failed: FloatingPointError: loss is nan at step 3"
         assert failed.loc[pupil, "record"] == str(record)
 
 
@@ -509,7 +513,8 @@ def test_damaged_file_is_detected(tmp_path: Path, kind: str, how: str) -> None:
     assert check_file(path) is not None
     assert damaged_files([path, tmp_path / "absent.pt"]) == [(path, check_file(path))]
     if kind == "pt":
-        with pytest.raises(CorruptFileError, match=rf"^{re.escape(str(path))} is damaged \(.*\); run the workflow again"):
+        with pytest.raises(CorruptFileError,
+                           match=rf"^{re.escape(str(path))} is damaged \(.*\); run the workflow again"):
             load_tensors(path)
 
 
@@ -740,7 +745,8 @@ def test_snakemake_killed_then_rerun_resumes_and_equals(
     assert _outputs(workdir) == reference
 
 
-def test_damaged_output_is_reported_and_remade(finished: tuple[Path, dict[str, subprocess.CompletedProcess[str]]]) -> None:
+def test_damaged_output_is_reported_and_remade(
+        finished: tuple[Path, dict[str, subprocess.CompletedProcess[str]]]) -> None:
     """A truncated model.pt would look up to date to Snakemake: the workflow reports it with its path when it
     starts (a dry run only reports it), removes it with the rest of its cell, and trains and evaluates the cell
     again: the same bytes as before the damage."""
@@ -800,7 +806,8 @@ def test_nan_cell_fails_alone_and_the_report_marks_it(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr[-3000:]
     for name, cells in bad.items():
         for cell in cells:
-            assert f"rfpipe: cell {name}/{cell} failed (FloatingPointError: cell {name}/{cell}: loss is" in second.stderr
+            assert f"rfpipe: cell {name}/{cell} failed (FloatingPointError: cell {name}/{cell}: loss is" \
+                in second.stderr
         assert f"rule {rules[name][0]}:" not in second.stdout + second.stderr
         failed = (results / name / "tables" / "failed_cells.md").read_text()
         assert all(f"| {cell} |" in failed for cell in cells)

@@ -1,15 +1,14 @@
-"""Closed-form Gaussian fields and the gradient variance at them (claims C1-C3)."""
+"""Closed-form Gaussian fields and the gradient variance at them (claims C1-C3, rfpipe.gaussian); the kind's
+verdicts are tested in tests/kinds/test_gaussian_variance.py."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 import torch
 
 from rfpipe.gaussian import AffineField, GaussianPair, variance_at_field
 from rfpipe.gradvar import output_sample_grads
 from rfpipe.interpolants import Interpolant
-from rfpipe.kinds.gaussian_variance.report import gaussian_verdicts, paired_verdict
 from rfpipe.sampling import integrate
 
 
@@ -150,36 +149,3 @@ def test_repetitions_are_paired_and_reproducible() -> None:
     assert a == b
     c = variance_at_field(pair, "ot", "ot", 0.0, Interpolant(0.05), 32, 3, 2, seed=6)
     assert a != c
-
-
-def test_paired_verdict_directions() -> None:
-    """a < b significantly: reproduced; a > b: not reproduced; no difference: inconclusive."""
-    lo = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
-    assert paired_verdict(lo, lo + 1, 0.01)[0] == "reproduced"
-    assert paired_verdict(lo + 1, lo, 0.01)[0] == "not reproduced"
-    assert paired_verdict(lo, lo, 0.01)[0] == "inconclusive"
-    assert paired_verdict(lo, lo[::-1].reset_index(drop=True), 0.01)[0] == "inconclusive"
-
-
-def test_gaussian_verdicts_on_measured_rows() -> None:
-    """C1 to C3 rows from real measurements at d = 2: the rotated field on rotated pairs has the larger
-    variance at sigma = 0.05 (C2, own reading), C1 holds for the rotated field, and at the OT field independent
-    pairs give a lower variance than 120-degree rotated pairs (C3, the paper's setting) in both spaces."""
-    pair = GaussianPair.from_settings(2, 5.0, "anisotropic")
-    rows = []
-    for sigma in (0.0, 0.05):
-        for field in ("ot", "rotated"):
-            for coupling in ("ot", "rotated", "independent"):
-                for r in variance_at_field(pair, field, coupling, 120.0, Interpolant(sigma), 64, 12, 2, seed=0):
-                    rows.append({"sigma": sigma, "field": field, "coupling": coupling, "seed": 0, **r})
-    frame = pd.DataFrame(rows)
-    verdicts = gaussian_verdicts(frame[frame["t_bin"].isna()], [], 1e-12, 0.01)
-    c1 = verdicts[(verdicts["claim"] == "C1") & (verdicts["field"] == "rotated")]
-    assert set(c1["verdict"]) == {"reproduced"}
-    c2 = verdicts[(verdicts["claim"] == "C2") & (verdicts["data"] == "own")]
-    assert len(c2) == 2 and set(c2["verdict"]) == {"reproduced"}
-    assert (c2["mean_a"] < c2["mean_b"]).all()
-    assert set(verdicts["claim"]) == {"C1", "C2", "C3"}
-    c3 = verdicts[verdicts["claim"] == "C3"]
-    assert len(c3) == 4 and set(c3["verdict"]) == {"reproduced"}
-    assert (c3["mean_a"] < c3["mean_b"]).all()

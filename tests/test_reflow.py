@@ -1,8 +1,8 @@
-"""ReFlow pairs and straightness against closed-form fields; the C8 rule."""
+"""ReFlow pairs and straightness against closed-form fields, and the rounds' bookkeeping (rfpipe.reflow); the C8
+rule is tested in tests/kinds/test_reflow.py."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -10,7 +10,6 @@ from torch import nn
 from rfpipe.couplings import AffineCoupling
 from rfpipe.interpolants import Interpolant
 from rfpipe.reflow import reflow, reflow_pairs, straightness
-from rfpipe.kinds.reflow.report import c8_verdicts
 from rfpipe.training import TrainConfig
 
 
@@ -47,29 +46,6 @@ def test_curved_flow_has_positive_straightness_and_its_value() -> None:
     # |v|^2 = (pi/2)^2 |x_0|^2, |chord|^2 = 2 |x_0|^2, and int_0^1 v dt = chord, so the integral is
     # (pi^2/4 - 2) |x_0|^2, averaged over the two sources (|x_0|^2 = 1 and 4).
     assert s == pytest.approx((torch.pi ** 2 / 4 - 2) * 2.5, rel=1e-2)
-
-
-def _frame(shifts: dict[tuple[str, float], list[list[float]]]) -> pd.DataFrame:
-    rows = []
-    for (coupling, sigma), per_seed in shifts.items():
-        for seed, values in enumerate(per_seed):
-            for r, v in enumerate(values):
-                rows.append({"coupling": coupling, "sigma": sigma, "seed": seed, "round": r,
-                             "metric": "relative_shift", "value": v})
-    return pd.DataFrame(rows)
-
-
-def test_c8_rule() -> None:
-    """C8 is decided on the OT start at sigma = 0 only: all later rounds below stall_tol -> reproduced."""
-    ok = _frame({("ot", 0.0): [[0.1, 0.001, 0.002], [0.1, 0.003, 0.001]], ("independent", 0.0): [[0.5, 0.2, 0.1]] * 2})
-    out = c8_verdicts(ok, [], 0.01).set_index(["coupling", "sigma"])
-    assert out.loc[("ot", 0.0), "verdict"] == "reproduced"
-    assert out.loc[("independent", 0.0), "stalls"] == "no"
-    bad = _frame({("ot", 0.0): [[0.1, 0.05, 0.002], [0.1, 0.04, 0.001]]})
-    assert c8_verdicts(bad, [], 0.01)["verdict"].tolist() == ["not reproduced"]
-    mixed = _frame({("ot", 0.0): [[0.1, 0.05, 0.002], [0.1, 0.001, 0.001]]})
-    assert c8_verdicts(mixed, [], 0.01)["verdict"].tolist() == ["inconclusive"]
-
 
 class _RoundShift(nn.Module):
     """A constant field that training cannot move: v = (r + 1) c in the r-th model made (r = 0, 1, ...)."""

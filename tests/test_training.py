@@ -234,7 +234,8 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, crash_at, schedule, p
     out = train(model, sampler, Interpolant(0.05), config, seed=3, checkpoint=ckpt, checkpoint_every=15, tag="a")
     assert out.probes == ref.probes
     # probes before the updates of steps 0, 10, ..., 70, and a fresh one after the last update
-    assert [r["step"] for r in out.probes if r["t_bin"] is None] == list(range(0, 71 if probe_batch == "train" else 81, 10))
+    assert [r["step"] for r in out.probes if r["t_bin"] is None] == \
+        list(range(0, 71 if probe_batch == "train" else 81, 10))
     for a, b in zip(model.state_dict().values(), ref_model.state_dict().values()):
         assert torch.equal(a, b)
 

@@ -157,7 +157,8 @@ def test_adding_sigma_trains_only_new_cells(run: Path, tmp_path: Path) -> None:
     config = yaml.safe_load((run / "config/test.yaml").read_text())
     config["experiments"][EXPERIMENT]["grid"]["sigma"].append(0.1)
     counts = _planned(run, config)
-    n_new = len(config["experiments"][EXPERIMENT]["grid"]["coupling"]) * len(config["experiments"][EXPERIMENT]["grid"]["seed"])
+    grid = config["experiments"][EXPERIMENT]["grid"]
+    n_new = len(grid["coupling"]) * len(grid["seed"])
     assert counts[f"train_{KIND}"] == n_new and "evaluate" not in counts  # one job trains and evaluates a cell
     assert "data" not in counts  # the data of the existing seeds is reused
     assert counts[f"report_{KIND}"] == 1
@@ -224,7 +225,8 @@ def test_mog_report(run: Path, sweep: Sweep) -> None:
     import pandas as pd
 
     root = _results(run).parent / "mog"
-    frame = ds.dataset([str(p) for p in (root / "cells").rglob("metrics.parquet")], format="parquet").to_table().to_pandas()
+    frame = ds.dataset([str(p) for p in (root / "cells").rglob("metrics.parquet")],
+                       format="parquet").to_table().to_pandas()
     assert set(frame[frame["split"] == "test"]["metric"]) == {"generalisation_mmd"}
     assert "memorisation_mmd" in set(frame[frame["split"] == "train"]["metric"])
     verdicts = pd.read_csv(root / "tables" / "verdicts.csv")
@@ -239,7 +241,8 @@ def test_reflow_report(run: Path) -> None:
     import pandas as pd
 
     root = _results(run).parent / "reflow"
-    frame = ds.dataset([str(p) for p in (root / "cells").rglob("reflow.parquet")], format="parquet").to_table().to_pandas()
+    frame = ds.dataset([str(p) for p in (root / "cells").rglob("reflow.parquet")],
+                       format="parquet").to_table().to_pandas()
     assert sorted(frame["round"].unique()) == [0, 1]
     assert set(frame["metric"]) == {"coupling_shift", "relative_shift", "straightness", "l2_to_ot"}
     verdicts = pd.read_csv(root / "tables" / "verdicts.csv")
@@ -291,7 +294,8 @@ def test_images_experiment(run: Path, sweep: Sweep) -> None:
         assert torch.equal(data.train.x_0, pairs["x_0"]) and torch.equal(data.train.x_1, pairs["x_1"])
     samples = pd.read_parquet(root / "cells" / next(iter(exp.cells)) / "samples.parquet")
     n = exp.settings["n_pairs"]
-    assert (samples["split"] == "train").sum() == n and (samples[["l2_to_training_partner", "l2_to_ot"]] >= 0).all().all()
+    assert (samples["split"] == "train").sum() == n
+    assert (samples[["l2_to_training_partner", "l2_to_ot"]] >= 0).all().all()
     verdicts = pd.read_csv(root / "tables" / "verdicts.csv")
     assert list(verdicts["claim"]) == ["C6", "C7"]
     assert set(verdicts["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}

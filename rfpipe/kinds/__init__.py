@@ -68,7 +68,8 @@ class Kind:
             :class:`rfpipe.config.ConfigError` naming the key.
         teachers: cell path -> the path of the cell whose outputs make its data, ``teachers(cells,
             data_settings)`` (a failed teacher fails its pupils).
-        report_keys: settings read only by the report (never a cell's, never a grid axis).
+        report_settings: typed settings read only by the report (its verdict rule): never a cell's, never a
+            grid axis, so that changing one reruns the report alone.
     """
 
     name: str
@@ -86,7 +87,7 @@ class Kind:
     couplings: Mapping[str, str] = field(default_factory=dict)
     check: Callable[[str, Mapping[str, Any], Mapping[str, list[Any]], bool], None] = _no_check
     teachers: Callable[[Mapping[str, Any], Callable[[str], dict[str, Any]]], dict[str, str]] = _no_teachers
-    report_keys: frozenset[str] = frozenset()
+    report_settings: type[Settings] | None = None
 
     @property
     def data_keys(self) -> tuple[str, ...]:
@@ -94,6 +95,17 @@ class Kind:
         if self.data_settings is None:
             return ()
         return tuple(k for k in dict.fromkeys(self.data_settings.keys()) if k not in ("kind", "seed"))
+
+    @property
+    def report_keys(self) -> frozenset[str]:
+        """The flat keys of :attr:`report_settings`."""
+        return frozenset(self.report_settings.keys()) if self.report_settings is not None else frozenset()
+
+    def report_of(self, settings: Mapping[str, Any]) -> Any:
+        """The typed report settings among an experiment's fixed ``settings``."""
+        if self.report_settings is None:
+            raise KeyError(f"kind {self.name!r} has no report settings")
+        return self.report_settings.from_mapping({k: settings[k] for k in self.report_settings.keys()})
 
     def function(self, module: str, name: str) -> Callable[..., Any]:
         """``name`` of the kind's submodule ``module`` (``jobs`` or ``report``), imported now."""

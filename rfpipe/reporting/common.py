@@ -24,7 +24,8 @@ from rfpipe.failures import cell_failures as _failure_records  # noqa: E402
 from rfpipe.io import atomic_path, write_text  # noqa: E402
 from rfpipe.sweep import Experiment  # noqa: E402
 
-__all__ = ["failed_cells", "label", "mark_failed_cells", "markdown_table", "mean_ci", "plot_gradvar", "read_cells", "save_figure",
+__all__ = ["failed_cells", "label", "mark_failed_cells", "markdown_table", "mean_ci", "plot_gradvar", "read_cells",
+           "save_figure",
            "summarise", "write_table"]
 
 
@@ -54,7 +55,8 @@ def summarise(frame: pd.DataFrame, by: list[str], value: str = "value", count_by
     rows = []
     for key, group in frame.groupby(by, sort=True, dropna=False):
         m, lo, hi = mean_ci(group[value])
-        rows.append({**dict(zip(by, key)), "mean": m, "ci_low": lo, "ci_high": hi, count_name: int(group[count_by].nunique())})
+        rows.append({**dict(zip(by, key)), "mean": m, "ci_low": lo, "ci_high": hi,
+                     count_name: int(group[count_by].nunique())})
     return pd.DataFrame(rows)
 
 

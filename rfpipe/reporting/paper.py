@@ -31,7 +31,7 @@ verdict, and the per-claim summary counts distinct units (default: experiment an
 images kind's function is written this way)::
 
     from rfpipe.reporting.paper import read_table, verdict_metric_rows
-    
+
     def paper_rows(experiment, experiment_dir):
         verdicts, summary = read_table(experiment_dir, "verdicts.csv"), read_table(experiment_dir, "summary.csv")
         rows = []
@@ -71,12 +71,14 @@ import pandas as pd
 
 from rfpipe import kinds
 from rfpipe.io import atomic_path, write_text
+from rfpipe.layout import ExperimentLayout
 from rfpipe.reporting.common import markdown_table
 from rfpipe.reporting.verdict import REPRODUCED, VERDICTS
 from rfpipe.sweep import Experiment
 
 __all__ = ["CLAIMS", "COLUMNS", "as_float", "axes_except", "claim_summary", "config_html", "html_page", "isna",
-           "paper_results_job", "paper_table", "read_table", "setting_text", "summary_stats", "table_html", "table_rows",
+           "paper_results_job", "paper_table", "read_table", "setting_text", "summary_stats", "table_html",
+           "table_rows",
            "to_html", "to_latex", "to_markdown", "value_text", "verdict_metric_rows", "verdict_text",
            "write_paper_table"]
 
@@ -198,14 +200,16 @@ def verdict_text(value: Any) -> str:
     return "" if value is None or isna(value) else str(value)
 
 
-def table_rows(experiment: Experiment, experiment_dir: Path, table: str = "tables/verdicts.csv") -> pd.DataFrame:
-    """The rows of a table that already has the paper-table columns (any missing ones left empty)."""
-    frame = pd.read_csv(Path(experiment_dir) / table)
+def table_rows(experiment: Experiment, experiment_dir: Path, table: str = "verdicts") -> pd.DataFrame:
+    """The rows of the experiment's table ``table`` (CSV) that already has the paper-table columns (any missing
+    ones left empty)."""
+    frame = pd.read_csv(ExperimentLayout(Path(experiment_dir)).table(table))
     return frame.assign(experiment=experiment.name)
 
 
 def read_table(experiment_dir: Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(Path(experiment_dir) / "tables" / name)
+    """The experiment's table ``name`` (a CSV file name, e.g. ``verdicts.csv``)."""
+    return pd.read_csv(ExperimentLayout(Path(experiment_dir)).tables / name)
 
 
 def axes_except(experiment: Experiment, drop: Iterable[str]) -> list[str]:
@@ -350,7 +354,8 @@ table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 th { background: #eee; position: sticky; top: 0; }
 td.text { text-align: left; }
-td.reproduced { background: #d9f2d9; } td.not-reproduced { background: #f7d4d4; } td.inconclusive { background: #f5ecc8; }
+td.reproduced { background: #d9f2d9; } td.not-reproduced { background: #f7d4d4; }
+td.inconclusive { background: #f5ecc8; }
 """
 
 

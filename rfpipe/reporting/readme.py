@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from rfpipe import kinds
+from rfpipe.layout import Layout
 from rfpipe.sweep import Experiment
 
 __all__ = ["FRONT_FIGURES", "END", "START", "front_figures", "key_figures", "main", "replace_section",
@@ -107,7 +108,7 @@ def key_figures(results_dir: str | os.PathLike, scale: Mapping[str, Any]) -> lis
     out = []
     for name, exp in scale.get("experiments", {}).items():
         for fig in _figure_names(exp["kind"], exp.get("axes", ())):
-            path = root / name / "figures" / f"{fig}.png"
+            path = Layout(root).experiment(name).figure(fig)
             if path.exists():
                 out.append((name, fig, path))
     return out
@@ -130,8 +131,8 @@ def front_figures(figures: Sequence[tuple[str, str, Path]], n: int = 3) -> list[
 
 
 def _read_run(root: Path) -> tuple[str, dict[str, Any]]:
-    md = (root / "tables" / "paper_results.md").read_text()
-    scale_file = root / "tables" / "paper_results.json"
+    md = Layout(root).paper_results("md").read_text()
+    scale_file = Layout(root).paper_results("json")
     return md, (json.loads(scale_file.read_text()) if scale_file.exists() else {})
 
 
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--print", action="store_true", help="print the page and the README's block; write nothing")
     args = parser.parse_args(argv)
     readme, page = Path(args.readme), Path(args.page)
-    if not (Path(args.results_dir) / "tables" / "paper_results.md").exists():
+    if not Layout(args.results_dir).paper_results("md").exists():
         print(f"error: {args.results_dir}/tables/paper_results.md not found: run snakemake first", file=sys.stderr)
         return 1
     copy = not (args.check or args.print)

@@ -7,16 +7,16 @@ rule data:
         unpack(data_inputs),
     output:
         str(EXP.data("{data}")),
-    params:
-        settings=data_settings,
-    wildcard_constraints:
-        experiment=experiments_where(lambda kind: kind.data_settings is not None),
     log:
         str(EXP.log("data", "{data}")),
     benchmark:
         str(EXP.benchmark("data", "{data}"))
+    wildcard_constraints:
+        experiment=experiments_where(lambda kind: kind.data_settings is not None),
     conda:
         "../envs/rfpipe.yaml"
+    params:
+        settings=data_settings,
     script:
         "../scripts/data.py"
 
@@ -25,15 +25,15 @@ rule dataset_cache:
     # Decoded, resized images: once per dataset and resolution, shared by every experiment and cell.
     output:
         str(LAYOUT.dataset_cache("{dataset}", "{resolution}")),
-    params:
-        data_dir=lambda w: dataset_source(w.dataset, int(w.resolution))[0],
-        limit=lambda w: dataset_source(w.dataset, int(w.resolution))[1],
+    log:
+        str(LAYOUT.dataset_cache("{dataset}", "{resolution}").with_suffix(".log")),
     wildcard_constraints:
         dataset=r"[a-z0-9_]+",
         resolution=r"\d+",
-    log:
-        str(LAYOUT.dataset_cache("{dataset}", "{resolution}").with_suffix(".log")),
     conda:
         "../envs/rfpipe.yaml"
+    params:
+        data_dir=lambda w: dataset_source(w.dataset, int(w.resolution))[0],
+        limit=lambda w: dataset_source(w.dataset, int(w.resolution))[1],
     script:
         "../scripts/dataset_cache.py"

@@ -8,15 +8,15 @@ for _kind in KINDS.values():
             **report_inputs(_kind),
         output:
             report_outputs(_kind),
+        log:
+            str(EXP.log("report")),
+        wildcard_constraints:
+            experiment=experiments_of(_kind.name),
+        conda:
+            "../envs/rfpipe.yaml"
         params:
             experiment_dir=lambda w: str(LAYOUT.experiment(w.experiment).root),
             settings=report_settings,
-        wildcard_constraints:
-            experiment=experiments_of(_kind.name),
-        log:
-            str(EXP.log("report")),
-        conda:
-            "../envs/rfpipe.yaml"
         script:
             "../scripts/report.py"
 
@@ -52,17 +52,22 @@ rule paper_results:
         md=PAPER_RESULTS[1],
         tex=PAPER_RESULTS[2],
         scale=PAPER_RESULTS[3],
-        html=report(PAPER_RESULTS[4], caption="../report/paper_results.rst", category="paper results",
-                    labels={"table": "paper_results"}),
-        config=report(PAPER_RESULTS[5], caption="../report/config.rst", category="configuration",
-                      labels={"page": "config"}),
-    params:
-        configfiles=[os.path.relpath(f) for f in workflow.configfiles],
-        config=CONFIG,
-        results_dir=lambda w, output: str(Path(output.csv).parents[1]),
+        html=report(
+            PAPER_RESULTS[4],
+            caption="../report/paper_results.rst",
+            category="paper results",
+            labels={"table": "paper_results"},
+        ),
+        config=report(
+            PAPER_RESULTS[5], caption="../report/config.rst", category="configuration", labels={"page": "config"}
+        ),
     log:
         str(LAYOUT.log("paper_results")),
     conda:
         "../envs/rfpipe.yaml"
+    params:
+        configfiles=[os.path.relpath(f) for f in workflow.configfiles],
+        config=CONFIG,
+        results_dir=lambda w, output: str(Path(output.csv).parents[1]),
     script:
         "../scripts/paper_results.py"

@@ -6,7 +6,9 @@
 # run only reports them, and writes nothing.
 from rfpipe.integrity import damaged_outputs, remove_damaged
 
-for _path, _reason in damaged_outputs([LAYOUT.experiment(name).root for name in SWEEP.experiments], remember=not DRYRUN):
+for _path, _reason in damaged_outputs(
+    [LAYOUT.experiment(name).root for name in SWEEP.experiments], remember=not DRYRUN
+):
     if DRYRUN:
         sys.stderr.write(f"rfpipe: {_path} is damaged ({_reason}); a run without -n removes it and makes it again\n")
     else:
@@ -28,19 +30,19 @@ for _kind in KINDS.values():
             **({"data": cell_data} if _kind.data_settings is not None else {}),
         output:
             **{name: str(EXP.cell("{cell}", filename)) for name, filename in _kind.cell_outputs.items()},
-        params:
-            settings=cell_settings,
-            checkpoint=cell_checkpoint,
-            slurm_logs=cell_slurm_logs,
-        threads: 1 if CONFIG["executor"] == "slurm" else THREADS
-        wildcard_constraints:
-            experiment=experiments_of(_kind.name),
         log:
             str(EXP.log("train", "{cell}")),
         benchmark:
             str(EXP.benchmark("train", "{cell}"))
+        wildcard_constraints:
+            experiment=experiments_of(_kind.name),
         conda:
             "../envs/rfpipe.yaml"
+        threads: 1 if CONFIG["executor"] == "slurm" else THREADS
+        params:
+            settings=cell_settings,
+            checkpoint=cell_checkpoint,
+            slurm_logs=cell_slurm_logs,
         script:
             "../scripts/cell.py"
 
@@ -53,15 +55,15 @@ rule reflow_pairs:
         model=str(EXP.cell("{cell}", "model.pt")),
     output:
         str(EXP.cell("{cell}", "reflow_pairs.pt")),
-    params:
-        settings=cell_settings,
-    wildcard_constraints:
-        experiment=experiments_where(lambda kind: kind.has_model),
-    threads: THREADS
     log:
         str(EXP.log("reflow_pairs", "{cell}")),
+    wildcard_constraints:
+        experiment=experiments_where(lambda kind: kind.has_model),
     conda:
         "../envs/rfpipe.yaml"
+    threads: THREADS
+    params:
+        settings=cell_settings,
     script:
         "../scripts/reflow_pairs.py"
 
@@ -77,17 +79,17 @@ for _kind in KINDS.values():
             f"compute_{_kind.name}"
         output:
             str(EXP.file(_output)),
-        params:
-            experiment=lambda w: w.experiment,
-            settings=experiment_settings,
-        wildcard_constraints:
-            experiment=experiments_of(_kind.name),
-        threads: THREADS
         log:
             str(EXP.log(_output.split(".")[0])),
         benchmark:
             str(EXP.benchmark(_output.split(".")[0]))
+        wildcard_constraints:
+            experiment=experiments_of(_kind.name),
         conda:
             "../envs/rfpipe.yaml"
+        threads: THREADS
+        params:
+            experiment=lambda w: w.experiment,
+            settings=experiment_settings,
         script:
             "../scripts/experiment.py"

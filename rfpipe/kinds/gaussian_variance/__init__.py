@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from rfpipe.config import ConfigError
 from rfpipe.kinds import Kind, register
-from rfpipe.settings import CellSettings
+from rfpipe.settings import CellSettings, Settings
 
-__all__ = ["KIND", "GaussianVarianceSettings"]
+__all__ = ["KIND", "GaussianVarianceReport", "GaussianVarianceSettings"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,14 @@ class GaussianVarianceSettings(CellSettings):
     n_samples: int
     repetitions: int
     t_bins: int
+
+
+@dataclass(frozen=True)
+class GaussianVarianceReport(Settings):
+    """C1: a trace at or below ``zero_tol`` counts as zero; C2, C3: paired tests at level ``alpha``."""
+
+    zero_tol: float
+    alpha: float
 
 
 def _check(where: str, settings: dict, grid: dict, check_data: bool) -> None:
@@ -53,5 +61,5 @@ KIND = register(Kind(
     figures=("variance_t", "variance_angle", "variance_c3"),
     key_figures=lambda axes: ("variance_angle", "variance_c3"),
     check=_check,
-    report_keys=frozenset({"zero_tol", "alpha"}),
+    report_settings=GaussianVarianceReport,
 ))

@@ -35,8 +35,10 @@ import seaborn as sns
 
 from rfpipe.reporting.common import save_figure, summarise, write_table
 from rfpipe.reporting.verdict import decide, one_sided, significant
+from rfpipe.kinds.gaussian_variance import KIND
 from rfpipe.layout import ExperimentLayout
-from rfpipe.reporting.paper import CLAIMS, as_float, axes_except, read_table, setting_text, summary_stats, value_text, verdict_text
+from rfpipe.reporting.paper import (CLAIMS, as_float, axes_except, read_table, setting_text, summary_stats, value_text,
+                                    verdict_text)
 from rfpipe.sweep import Experiment
 
 __all__ = ["gaussian_verdicts", "paired_verdict", "report_gaussian", "paper_rows", "report"]
@@ -110,7 +112,8 @@ def gaussian_verdicts(whole: pd.DataFrame, axes: list[str], zero_tol: float, alp
                          {"field": "rotated", "coupling": "independent"},
                          {"claim": "C2", "paper_item": "Figure 4", "data": "independent",
                           "a": "OT field, independent pairs", "b": "rotated field, independent pairs"}, alpha)
-    rows += _paired_rows(whole, keys, {"field": "ot", "coupling": "independent"}, {"field": "ot", "coupling": "rotated"},
+    rows += _paired_rows(whole, keys, {"field": "ot", "coupling": "independent"},
+                         {"field": "ot", "coupling": "rotated"},
                          {"claim": "C3", "paper_item": "Figure 5", "data": "OT field",
                           "a": "independent pairs", "b": "rotated pairs"}, alpha)
     frame = pd.DataFrame(rows)
@@ -135,8 +138,8 @@ def report_gaussian(experiment: Experiment, variance: str | os.PathLike, tables_
     summary = summarise(whole, cell_keys, value="grad_var_trace", count_by="rep", count_name="n_reps")
     write_table(summary, tables / "variance_summary.csv", tables / "variance_summary.md",
                 f"{experiment.name}: gradient-variance trace at closed-form fields (mean and 95 % CI over repetitions)")
-    settings = experiment.settings
-    verdicts = gaussian_verdicts(whole, axes, settings["zero_tol"], settings["alpha"])
+    st = KIND.report_of(experiment.settings)
+    verdicts = gaussian_verdicts(whole, axes, st.zero_tol, st.alpha)
     write_table(verdicts, tables / "variance_verdicts.csv", tables / "variance_verdicts.md",
                 f"{experiment.name}: claims C1-C3 (A against B; p_value: one-sided Wilcoxon of A < B)")
 

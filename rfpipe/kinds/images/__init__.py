@@ -19,7 +19,7 @@ from rfpipe.config import ConfigError, check_probe, values
 from rfpipe.kinds import Kind, register
 from rfpipe.settings import CellSettings, EMATrainSettings, Settings, UNetSettings
 
-__all__ = ["KIND", "ImagesData", "ImagesSettings", "teacher"]
+__all__ = ["KIND", "ImagesReport", "ImagesData", "ImagesSettings", "teacher"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,14 @@ class ImagesSettings(CellSettings):
     solver: str
     solver_steps: tuple[int, ...]
     n_grid: int
+
+
+@dataclass(frozen=True)
+class ImagesReport(Settings):
+    """The C6 and C7 verdicts: sigma = 0 against ``verdict_sigma``, tests over seeds at level ``alpha``."""
+
+    verdict_sigma: float
+    alpha: float
 
 
 def _check(where: str, settings: dict[str, Any], grid: dict[str, list[Any]], check_data: bool) -> None:
@@ -130,5 +138,5 @@ KIND = register(Kind(
     couplings={"adversarial": "paired", "reflow": "paired", "independent": "independent", "ot": "paired"},
     check=_check,
     teachers=_teachers,
-    report_keys=frozenset({"verdict_sigma", "alpha"}),
+    report_settings=ImagesReport,
 ))

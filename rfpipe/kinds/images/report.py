@@ -40,8 +40,10 @@ from rfpipe.io import load_tensors
 from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_table
 from rfpipe.reporting.reference import reported_value
 from rfpipe.reporting.verdict import decide, one_sided, significant
+from rfpipe.kinds.images import KIND
 from rfpipe.layout import ExperimentLayout
-from rfpipe.reporting.paper import CLAIMS, as_float, axes_except, isna, read_table, setting_text, verdict_metric_rows, verdict_text
+from rfpipe.reporting.paper import (CLAIMS, as_float, axes_except, isna, read_table, setting_text, verdict_metric_rows,
+                                    verdict_text)
 from rfpipe.sweep import Experiment
 
 __all__ = ["c6_c7_verdicts", "plot_image_grid", "report_images", "paper_rows", "report"]
@@ -174,7 +176,8 @@ def report_images(experiment: Experiment, cells_dir: str | os.PathLike, tables_d
     write_table(summary, tables / "summary.csv", tables / "summary.md",
                 f"{experiment.name}: metrics by coupling and sigma (mean and 95 % CI over seeds; *_std: spread "
                 "over samples)")
-    verdicts = c6_c7_verdicts(metrics, axes, st["verdict_sigma"], st["alpha"], st.get("n_pairs"))
+    report_st = KIND.report_of(st)
+    verdicts = c6_c7_verdicts(metrics, axes, report_st.verdict_sigma, report_st.alpha, st.get("n_pairs"))
     write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
                 f"{experiment.name}: claims C6 and C7 (t-tests over seeds; *_paper: reported for CelebA 64x64, "
                 "not checked against the PDF)")
@@ -184,7 +187,7 @@ def report_images(experiment: Experiment, cells_dir: str | os.PathLike, tables_d
                        errorbar=("ci", 95), seed=0, dodge=0.2, height=2.8, aspect=1.2, sharey=False)
     grid.set_axis_labels("sigma", "L2 from the endpoint (training sources)")
     save_figure(grid.figure, figures / "l2.png")
-    plot_image_grid(experiment, cells_dir, figures / "image_grid.png", verdict_sigma=st["verdict_sigma"])
+    plot_image_grid(experiment, cells_dir, figures / "image_grid.png", verdict_sigma=report_st.verdict_sigma)
     plot_gradvar(gradvar, axes, figures / "gradvar.png")
     plt.close("all")
 
@@ -203,7 +206,7 @@ def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, A
     ``images``, e.g. in :mod:`rfpipe.kinds.images.report`, replaces it.)"""
     verdicts, summary = read_table(experiment_dir, "verdicts.csv"), read_table(experiment_dir, "summary.csv")
     axes = [*axes_except(experiment, ("coupling", "sigma", "seed")), "solver_steps"]
-    sigma_v = float(experiment.settings["verdict_sigma"])
+    sigma_v = float(KIND.report_of(experiment.settings).verdict_sigma)
     rows: list[dict[str, Any]] = []
     for _, v in verdicts.iterrows():
         if v["claim"] == "C6 (size)":

@@ -15,7 +15,7 @@ from rfpipe.config import check_odd_steps, check_probe
 from rfpipe.kinds import FLOW_CELL_OUTPUTS, Kind, register
 from rfpipe.settings import CellSettings, MLPSettings, Settings, TrainSettings
 
-__all__ = ["KIND", "MixtureData", "MixtureSettings"]
+__all__ = ["KIND", "MixtureReport", "MixtureData", "MixtureSettings"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,14 @@ class MixtureSettings(CellSettings):
     n_trajectories: int
 
 
+@dataclass(frozen=True)
+class MixtureReport(Settings):
+    """The C5 verdict: sigma = 0 against ``verdict_sigma``, paired t-tests over seeds at level ``alpha``."""
+
+    verdict_sigma: float
+    alpha: float
+
+
 def _check(where: str, settings: dict, grid: dict, check_data: bool) -> None:
     check_odd_steps(where, settings, grid)
     check_probe(where, settings, grid)
@@ -63,5 +71,5 @@ KIND = register(Kind(
     has_model=True,
     couplings={"paired": "paired", "independent": "independent"},
     check=_check,
-    report_keys=frozenset({"verdict_sigma", "alpha"}),
+    report_settings=MixtureReport,
 ))

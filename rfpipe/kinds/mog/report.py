@@ -26,6 +26,7 @@ import seaborn as sns
 from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_table
 from rfpipe.reporting.reference import reported_value
 from rfpipe.reporting.verdict import decide, one_sided, significant
+from rfpipe.kinds.mog import KIND
 from rfpipe.layout import ExperimentLayout
 from rfpipe.reporting.paper import CLAIMS, axes_except, isna, read_table, value_text, verdict_metric_rows
 from rfpipe.sweep import Experiment
@@ -73,10 +74,12 @@ def report_mog(experiment: Experiment, cells_dir: str | os.PathLike, tables_dir:
     summary = summarise(metrics, [*axes, "solver_steps", "split", "metric", "coupling", "sigma"])
     write_table(summary, tables / "summary.csv", tables / "summary.md",
                 f"{experiment.name}: metrics by coupling and sigma (mean and 95 % CI over seeds)")
-    verdicts = c5_verdicts(metrics, axes, experiment.settings["verdict_sigma"], experiment.settings["alpha"],
+    st = KIND.report_of(experiment.settings)
+    verdicts = c5_verdicts(metrics, axes, st.verdict_sigma, st.alpha,
                            experiment.settings.get("dim"))
     write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
-                f"{experiment.name}: claim C5 (paired t-tests over seeds; *_paper: reported, not checked against the PDF)")
+                f"{experiment.name}: claim C5 (paired t-tests over seeds; *_paper: reported, not checked against "
+                "the PDF)")
     mm = metrics[metrics["metric"].isin(METRICS)].copy()
     mm["setting"] = mm[axes].astype(str).agg(", ".join, axis=1) if axes else "all"
     grid = sns.catplot(data=mm, kind="point", x="sigma", y="value", hue="coupling", col="metric", row="setting",
@@ -97,7 +100,7 @@ def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, A
     """C5 (Table 1): both MMDs at sigma = 0 and verdict_sigma per setting and solver_steps, beside the reported
     d = 3 / d = 50 values; p_value: the verdict's one-sided paired t-test for that MMD."""
     verdicts, summary = read_table(experiment_dir, "verdicts.csv"), read_table(experiment_dir, "summary.csv")
-    sigma_v = float(experiment.settings["verdict_sigma"])
+    sigma_v = float(KIND.report_of(experiment.settings).verdict_sigma)
     axes = [*axes_except(experiment, ("coupling", "sigma", "seed")), "solver_steps"]
     rows: list[dict[str, Any]] = []
     for _, v in verdicts.iterrows():
@@ -109,6 +112,7 @@ def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, A
                 v, summary, setting_cols=axes, metrics=[metric], sigmas={"sigma0": 0.0, "noisy": sigma_v},
                 summary_match={"split": split, "coupling": "paired"},
                 p_value=lambda metric, label, v=v, p=p: v[p],
-                paper_value=lambda metric, sigma, dim=dim: reported_value("table1", f"d={value_text(dim)}", metric, sigma),
+                paper_value=lambda metric, sigma, dim=dim: reported_value("table1", f"d={value_text(dim)}", metric,
+                                                                          sigma),
                 paper_item=CLAIMS["C5"][0], setting_extra=extra)
     return rows

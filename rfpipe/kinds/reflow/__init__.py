@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rfpipe.kinds import Kind, register
-from rfpipe.settings import AdamSettings, CellSettings, MLPSettings
+from rfpipe.settings import AdamSettings, CellSettings, MLPSettings, Settings
 
-__all__ = ["KIND", "ReflowSettings"]
+__all__ = ["KIND", "ReflowReport", "ReflowSettings"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,13 @@ class ReflowSettings(CellSettings):
     solver_steps: int
 
 
+@dataclass(frozen=True)
+class ReflowReport(Settings):
+    """The C8 verdict: a round's coupling shift below ``stall_tol`` of the mean chord counts as stalled."""
+
+    stall_tol: float
+
+
 KIND = register(Kind(
     name="reflow",
     settings=ReflowSettings,
@@ -42,5 +49,5 @@ KIND = register(Kind(
     figures=("reflow",),
     key_figures=lambda axes: ("reflow",),
     couplings={"ot": "paired", "independent": "independent"},
-    report_keys=frozenset({"stall_tol"}),
+    report_settings=ReflowReport,
 ))

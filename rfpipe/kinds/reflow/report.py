@@ -25,6 +25,7 @@ import seaborn as sns
 
 from rfpipe.reporting.common import read_cells, save_figure, summarise, write_table
 from rfpipe.reporting.verdict import decide
+from rfpipe.kinds.reflow import KIND
 from rfpipe.layout import ExperimentLayout
 from rfpipe.reporting.paper import CLAIMS, axes_except, read_table, setting_text, summary_stats, verdict_text
 from rfpipe.sweep import Experiment
@@ -63,7 +64,7 @@ def report_reflow(experiment: Experiment, cells_dir: str | os.PathLike, tables_d
     summary = summarise(frame, [*axes, "coupling", "sigma", "metric", "round"])
     write_table(summary, tables / "summary.csv", tables / "summary.md",
                 f"{experiment.name}: ReFlow rounds (mean and 95 % CI over seeds)")
-    verdicts = c8_verdicts(frame, axes, experiment.settings["stall_tol"])
+    verdicts = c8_verdicts(frame, axes, KIND.report_of(experiment.settings).stall_tol)
     write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
                 f"{experiment.name}: claim C8 (ReFlow stalls at a straight coupling)")
     grid = sns.relplot(data=frame[frame["metric"].isin(["coupling_shift", "straightness"])], kind="line",

@@ -17,7 +17,7 @@ from rfpipe.config import check_odd_steps, check_probe
 from rfpipe.kinds import FLOW_CELL_OUTPUTS, Kind, register
 from rfpipe.settings import CellSettings, MLPSettings, Settings, TrainSettings
 
-__all__ = ["KIND", "RotationData", "RotationSettings"]
+__all__ = ["KIND", "RotationReport", "RotationData", "RotationSettings"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,13 @@ class RotationSettings(CellSettings):
     n_trajectories: int
 
 
+@dataclass(frozen=True)
+class RotationReport(Settings):
+    """The C4 verdict: sigma = 0 against the noisy ``verdict_sigma``."""
+
+    verdict_sigma: float
+
+
 def _check(where: str, settings: dict, grid: dict, check_data: bool) -> None:
     check_odd_steps(where, settings, grid)
     check_probe(where, settings, grid)
@@ -65,5 +72,5 @@ KIND = register(Kind(
     has_model=True,
     couplings={"rotated": "paired", "independent": "independent"},
     check=_check,
-    report_keys=frozenset({"verdict_sigma"}),
+    report_settings=RotationReport,
 ))

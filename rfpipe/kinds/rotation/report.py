@@ -28,6 +28,7 @@ import seaborn as sns
 
 from rfpipe.reporting.common import label, plot_gradvar, read_cells, save_figure, summarise, write_table
 from rfpipe.reporting.verdict import decide, one_sided
+from rfpipe.kinds.rotation import KIND
 from rfpipe.layout import ExperimentLayout
 from rfpipe.reporting.paper import CLAIMS, axes_except, read_table, verdict_metric_rows
 from rfpipe.sweep import Experiment
@@ -55,9 +56,9 @@ def c4_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: f
         seeds = sorted(set(d0.index) & set(dn.index))
         row: dict[str, Any] = {"claim": CLAIM, **dict(zip([*setting_axes, "solver_steps"], key)),
                                "verdict_sigma": verdict_sigma, "n_seeds": len(seeds)}
-        for label, part in (("sigma0", d0), ("noisy", dn)):
+        for side, part in (("sigma0", d0), ("noisy", dn)):
             for metric in ("l2_to_training_partner", "l2_to_ot", "pair_recovery", "closer_to_partner"):
-                row[f"{metric}_{label}"] = float(part.loc[seeds, metric].mean()) if seeds else math.nan
+                row[f"{metric}_{side}"] = float(part.loc[seeds, metric].mean()) if seeds else math.nan
         a, b = d0.loc[seeds, "d"].to_numpy(), dn.loc[seeds, "d"].to_numpy()
         verdict = decide([(a > 0).all(), (b < 0).all()], [(a < 0).all(), (b > 0).all()], len(seeds))
         row.update(p_value=one_sided(a, b)[1], verdict=verdict)
@@ -145,7 +146,7 @@ def report_rotation(experiment: Experiment, cells_dir: str | os.PathLike, tables
     summary = summarise(metrics, by)
     write_table(summary, tables / "summary.csv", tables / "summary.md",
                  f"{experiment.name}: metrics by coupling and sigma (mean and 95 % CI over seeds)")
-    verdict_sigma = experiment.settings["verdict_sigma"]
+    verdict_sigma = KIND.report_of(experiment.settings).verdict_sigma
     verdicts = c4_verdicts(metrics, axes, verdict_sigma)
     write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
                  f"{experiment.name}: claim C4 per setting (sigma = 0 against sigma = {verdict_sigma})")
@@ -165,7 +166,7 @@ def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, A
     """C4: per setting and solver_steps, the four endpoint metrics of the rotated coupling's training sources
     at sigma = 0 and verdict_sigma; p_value: the verdict's paired t-test (same on every row)."""
     verdicts, summary = read_table(experiment_dir, "verdicts.csv"), read_table(experiment_dir, "summary.csv")
-    sigma_v = float(experiment.settings["verdict_sigma"])
+    sigma_v = float(KIND.report_of(experiment.settings).verdict_sigma)
     rows: list[dict[str, Any]] = []
     for _, v in verdicts.iterrows():
         rows += verdict_metric_rows(

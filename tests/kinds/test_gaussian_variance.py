@@ -1,0 +1,68 @@
+"""The gaussian_variance kind (rfpipe.kinds.gaussian_variance): the paired verdict and the C1-C3 verdicts on
+measured rows, and the kind's rows of the paper table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from synthetic_run import SIGMA_V, read_table
+
+from rfpipe.gaussian import GaussianPair, variance_at_field
+from rfpipe.interpolants import Interpolant
+from rfpipe.kinds.gaussian_variance.report import gaussian_verdicts, paired_verdict
+from rfpipe.reporting.paper import claim_summary
+
+
+def test_paired_verdict_directions() -> None:
+    """a < b significantly: reproduced; a > b: not reproduced; no difference: inconclusive."""
+    lo = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    assert paired_verdict(lo, lo + 1, 0.01)[0] == "reproduced"
+    assert paired_verdict(lo + 1, lo, 0.01)[0] == "not reproduced"
+    assert paired_verdict(lo, lo, 0.01)[0] == "inconclusive"
+    assert paired_verdict(lo, lo[::-1].reset_index(drop=True), 0.01)[0] == "inconclusive"
+
+
+def test_gaussian_verdicts_on_measured_rows() -> None:
+    """C1 to C3 rows from real measurements at d = 2: the rotated field on rotated pairs has the larger
+    variance at sigma = 0.05 (C2, own reading), C1 holds for the rotated field, and at the OT field independent
+    pairs give a lower variance than 120-degree rotated pairs (C3, the paper's setting) in both spaces."""
+    pair = GaussianPair.from_settings(2, 5.0, "anisotropic")
+    rows = []
+    for sigma in (0.0, 0.05):
+        for field in ("ot", "rotated"):
+            for coupling in ("ot", "rotated", "independent"):
+                for r in variance_at_field(pair, field, coupling, 120.0, Interpolant(sigma), 64, 12, 2, seed=0):
+                    rows.append({"sigma": sigma, "field": field, "coupling": coupling, "seed": 0, **r})
+    frame = pd.DataFrame(rows)
+    verdicts = gaussian_verdicts(frame[frame["t_bin"].isna()], [], 1e-12, 0.01)
+    c1 = verdicts[(verdicts["claim"] == "C1") & (verdicts["field"] == "rotated")]
+    assert set(c1["verdict"]) == {"reproduced"}
+    c2 = verdicts[(verdicts["claim"] == "C2") & (verdicts["data"] == "own")]
+    assert len(c2) == 2 and set(c2["verdict"]) == {"reproduced"}
+    assert (c2["mean_a"] < c2["mean_b"]).all()
+    assert set(verdicts["claim"]) == {"C1", "C2", "C3"}
+    c3 = verdicts[verdicts["claim"] == "C3"]
+    assert len(c3) == 4 and set(c3["verdict"]) == {"reproduced"}
+    assert (c3["mean_a"] < c3["mean_b"]).all()
+
+
+def test_gaussian_rows(paper_run) -> None:
+    """C1 rows per field and sigma on its own pairs; C2/C3 rows carry A and B with the Wilcoxon p of A < B."""
+    root, _, frame = paper_run
+    verdicts = read_table(root, "gauss", "variance_verdicts.csv")
+    rows = frame[frame["experiment"] == "gauss"]
+    c1 = rows[(rows["claim"] == "C1") & (rows["setting"] == "dim=2, space=output, field=rotated, pairs=own")]
+    assert list(c1["sigma"]) == [0.0, SIGMA_V]
+    assert c1["ours_mean"].iloc[0] == 0.0 and c1["ours_mean"].iloc[1] > 1 and (c1["n_seeds"] == 8).all()
+    v = verdicts[(verdicts["claim"] == "C2") & (verdicts["data"] == "own") & (verdicts["dim"] == 10)
+                 & (verdicts["space"] == "parameter")].iloc[0]
+    c2 = rows[(rows["claim"] == "C2") & (rows["setting"] == "dim=10, space=parameter, pairs=own")]
+    assert list(c2["metric"]) == [f"grad_var_trace ({v['a']})", f"grad_var_trace ({v['b']})"]
+    assert list(c2["ours_mean"]) == pytest.approx([v["mean_a"], v["mean_b"]])
+    assert (c2["p_value"] == v["p_value"]).all() and (c2["verdict"] == v["verdict"]).all()
+    c3 = rows[rows["claim"] == "C3"]
+    assert len(c3) == 2 * int((verdicts["claim"] == "C3").sum())
+    for claim in ("C1", "C2", "C3"):
+        want = verdicts[verdicts["claim"] == claim]["verdict"].value_counts().to_dict()
+        line = next(s for s in claim_summary(frame) if s.startswith(f"- **{claim}**"))
+        assert f"reproduced in {want.get('reproduced', 0)} of {sum(want.values())} tests" in line

@@ -1,0 +1,45 @@
+"""The reflow kind (rfpipe.kinds.reflow): the C8 rule, and the kind's rows of the paper table."""
+
+from __future__ import annotations
+
+import pandas as pd
+from synthetic_run import read_table
+
+from rfpipe.kinds.reflow.report import c8_verdicts
+from rfpipe.reporting.paper import claim_summary
+
+
+def _frame(shifts: dict[tuple[str, float], list[list[float]]]) -> pd.DataFrame:
+    rows = []
+    for (coupling, sigma), per_seed in shifts.items():
+        for seed, values in enumerate(per_seed):
+            for r, v in enumerate(values):
+                rows.append({"coupling": coupling, "sigma": sigma, "seed": seed, "round": r,
+                             "metric": "relative_shift", "value": v})
+    return pd.DataFrame(rows)
+
+
+def test_c8_rule() -> None:
+    """C8 is decided on the OT start at sigma = 0 only: all later rounds below stall_tol -> reproduced."""
+    ok = _frame({("ot", 0.0): [[0.1, 0.001, 0.002], [0.1, 0.003, 0.001]], ("independent", 0.0): [[0.5, 0.2, 0.1]] * 2})
+    out = c8_verdicts(ok, [], 0.01).set_index(["coupling", "sigma"])
+    assert out.loc[("ot", 0.0), "verdict"] == "reproduced"
+    assert out.loc[("independent", 0.0), "stalls"] == "no"
+    bad = _frame({("ot", 0.0): [[0.1, 0.05, 0.002], [0.1, 0.04, 0.001]]})
+    assert c8_verdicts(bad, [], 0.01)["verdict"].tolist() == ["not reproduced"]
+    mixed = _frame({("ot", 0.0): [[0.1, 0.05, 0.002], [0.1, 0.001, 0.001]]})
+    assert c8_verdicts(mixed, [], 0.01)["verdict"].tolist() == ["inconclusive"]
+
+
+def test_reflow_rows(paper_run) -> None:
+    """The C8 verdict on the ot start at sigma = 0; the other starts and sigmas are context without a verdict."""
+    root, _, frame = paper_run
+    v = read_table(root, "rf")
+    rows = frame[frame["experiment"] == "rf"]
+    claim = rows[rows["setting"] == "start=ot"]
+    assert list(claim["metric"]) == ["relative_shift (round 1)", "relative_shift (round 2)"]
+    assert set(claim["verdict"]) == {v[v["claim"] == "C8"]["verdict"].item()} == {"reproduced"}
+    context = rows[rows["setting"].str.endswith("(context)")]
+    assert len(context) == 6 and (context["verdict"] == "").all()
+    line = next(s for s in claim_summary(frame) if s.startswith("- **C8**"))
+    assert "reproduced in 1 of 1 test;" in line
