@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 from rfpipe import kinds
+from rfpipe.convergence import CONVERGENCE_SCHEMA, Convergence
+from rfpipe.convergence import convergence as criterion
 from rfpipe.couplings import PairSampler
 from rfpipe.data import PairedData
 from rfpipe.failures import cell_name, remove_failure, settings_tag, write_failure
@@ -123,10 +126,11 @@ def recorded_failure(settings: CellSettings, output: str | os.PathLike,
         raise err from None
 
 
-def _trained(tag: str, model: str | os.PathLike, gradvar: str | os.PathLike) -> bool:
-    """Whether ``model`` and ``gradvar`` exist, read back whole, and ``model`` was trained with settings ``tag``."""
+def _trained(tag: str, model: str | os.PathLike, *logs: str | os.PathLike) -> bool:
+    """Whether ``model`` and the training ``logs`` exist, read back whole, and ``model`` was trained with
+    settings ``tag``."""
     try:
-        if check_file(gradvar) is not None or check_file(model) is not None:
+        if any(check_file(path) is not None for path in (*logs, model)):
             return False
     except FileNotFoundError:
         return False
@@ -134,8 +138,11 @@ def _trained(tag: str, model: str | os.PathLike, gradvar: str | os.PathLike) -> 
 
 
 def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.PathLike,
-               gradvar: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> None:
-    """Train one cell on its data; write the weights to ``model`` and the probe log to ``gradvar``.
+               gradvar: str | os.PathLike, convergence: str | os.PathLike,
+               checkpoint: str | os.PathLike | None = None) -> Convergence:
+    """Train one cell on its data; write the weights to ``model``, the probe log to ``gradvar`` and the
+    convergence criterion of :mod:`rfpipe.convergence` (with the settings' ``converge_tol`` and
+    ``loss_target``) to ``convergence``; return the latter.
 
     The pairs are drawn as the cell's coupling says (its kind's ``couplings``); the settings are the kind's
     typed settings with ``train`` (:class:`rfpipe.settings.TrainSettings`). With ``checkpoint`` (a path outside
@@ -145,9 +152,9 @@ def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.
     evaluation) returns at once.
     """
     tag = settings_tag(settings.to_dict())
-    if checkpoint is not None and _trained(tag, model, gradvar):
+    if checkpoint is not None and _trained(tag, model, gradvar, convergence):
         log.info("%s: already trained with these settings, not training again", cell_name(model))
-        return
+        return Convergence(**pq.read_table(convergence).to_pylist()[0])
     paired = PairedData.load(data)
     sampler = PairSampler(paired.train.x_0, paired.train.x_1, kinds.get(settings.kind).couplings[settings.coupling])
     interpolant = Interpolant(settings.sigma, settings.noise)
@@ -160,10 +167,16 @@ def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.
                        checkpoint_every=settings.train.checkpoint_every, tag=tag)
     log.info("trained %d steps in %.1f s, final batch loss %.4g", config.steps, time.perf_counter() - start,
              result.final_loss)
+    converged = criterion(result.losses, settings.sigma, paired.train.x_0[0].numel(), settings.train.converge_tol,
+                          settings.train.loss_target)
+    log.info("convergence: smoothed loss %.4g, fell %.3g over the last fifth: %s", converged.final_loss,
+             converged.loss_change, "converged" if converged.converged else "NOT converged")
     write_parquet(pa.Table.from_pylist(result.probes, schema=GRADVAR_SCHEMA), gradvar)
+    write_parquet(pa.Table.from_pylist([converged.row()], schema=CONVERGENCE_SCHEMA), convergence)
     save_tensors({"state_dict": net.state_dict(), "settings": tag}, model)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
+    return converged
 
 
 def _threads(threads: int) -> int:

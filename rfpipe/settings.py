@@ -108,14 +108,17 @@ class AdamSettings(Settings):
 @dataclasses.dataclass(frozen=True)
 class TrainSettings(AdamSettings):
     """:class:`AdamSettings` with the gradient-variance probe (every ``probe_every`` steps, ``t_bins`` bins, on
-    the step's own batch or a ``fresh`` one of ``probe_size``) and a resume checkpoint every ``checkpoint_every``
-    steps (see :class:`rfpipe.training.TrainConfig`)."""
+    the step's own batch or a ``fresh`` one of ``probe_size``), a resume checkpoint every ``checkpoint_every``
+    steps (see :class:`rfpipe.training.TrainConfig`) and the convergence criterion the run is held to
+    (``converge_tol``, ``loss_target``: :mod:`rfpipe.convergence`)."""
 
     probe_every: int
     probe_size: int
     probe_batch: str
     t_bins: int
     checkpoint_every: int
+    converge_tol: float
+    loss_target: float
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,9 +66,11 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Output of :func:`train`: the probe rows (one per probe and t-bin, ``step`` first) and the final loss."""
+    """Output of :func:`train`: the probe rows (one per probe and t-bin, ``step`` first), the batch loss of every
+    step (before its update; the input of :func:`rfpipe.convergence.convergence`) and the final loss."""
 
     probes: list[dict[str, float | int | None]] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
     final_loss: float = float("nan")
 
 
@@ -98,7 +100,8 @@ def _state(model: nn.Module, opt: torch.optim.Optimizer, sched: object | None, g
            ema: dict[str, Tensor] | None = None) -> dict[str, object]:
     return {"step": step, "tag": tag, "model": model.state_dict(), "opt": opt.state_dict(),
             "sched": sched.state_dict() if sched is not None else None, "gen": gen.get_state(),
-            "probe_gen": probe_gen.get_state(), "probes": list(result.probes), "ema": ema}
+            "probe_gen": probe_gen.get_state(), "probes": list(result.probes),
+            "losses": list(result.losses), "ema": ema}
 
 
 def _not_finite(model: nn.Module, step: int, start: int) -> str | None:
@@ -250,6 +253,7 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         gen.set_state(state["gen"])
         probe_gen.set_state(state["probe_gen"])
         result.probes = list(state["probes"])
+        result.losses = list(state["losses"])
         ema = state.get("ema")
         if ema is not None:
             ema = {k: v.to(device) for k, v in ema.items()}
@@ -283,9 +287,10 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         with capture if (probing and capture is not None) else contextlib.nullcontext():
             per_sample = ((model(batch.x_t, batch.t) - batch.dx_t) ** 2).flatten(1).sum(1)
         loss = per_sample.mean()
-        if not math.isfinite(loss.item()):  # as torch.isfinite(loss), one kernel less per step
-            raise FloatingPointError(_not_finite(model, step, start)
-                                     or f"loss is {float(loss.detach())} at step {step}")
+        value = loss.item()
+        if not math.isfinite(value):  # as torch.isfinite(loss), one kernel less per step
+            raise FloatingPointError(_not_finite(model, step, start) or f"loss is {value} at step {step}")
+        result.losses.append(value)
         adam.zero_grad()
         loss.backward()
         if probing and capture is not None:

@@ -20,9 +20,13 @@ def prepare_data(settings: Mapping[str, Any], data: str | os.PathLike, **inputs:
 
 
 def train_cell_from(settings: Mapping[str, Any], data: str | os.PathLike, model: str | os.PathLike,
-                    gradvar: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> None:
-    """:func:`rfpipe.pipeline.train_cell` on a cell's wire settings."""
-    train_cell(cell_settings(settings), data, model, gradvar, checkpoint=checkpoint)
+                    gradvar: str | os.PathLike, checkpoint: str | os.PathLike | None = None,
+                    convergence: str | os.PathLike | None = None) -> Any:
+    """:func:`rfpipe.pipeline.train_cell` on a cell's wire settings (the convergence record beside ``gradvar``
+    unless given)."""
+    convergence = convergence if convergence is not None else os.path.join(os.path.dirname(gradvar),
+                                                                           "convergence.parquet")
+    return train_cell(cell_settings(settings), data, model, gradvar, convergence, checkpoint=checkpoint)
 
 
 def evaluate_cell(settings: Mapping[str, Any], data: str | os.PathLike, model: str | os.PathLike,

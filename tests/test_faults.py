@@ -37,7 +37,7 @@ SETTINGS: dict[str, Any] = {
     "n_pairs": 32, "n_test": 8, "noise": "constant", "width": 16, "depth": 2, "activation": "silu", "steps": 60,
     "batch_size": 16, "lr": 0.003, "lr_schedule": "cosine", "probe_every": 5, "checkpoint_every": 10,
     "probe_batch": "fresh", "probe_size": 16, "t_bins": 2, "solver": "euler", "solver_steps": [5],
-    "n_trajectories": 2,
+    "n_trajectories": 2, "converge_tol": 0.05, "loss_target": 0.005,
 }
 
 # The child (a fork of this process, so torch is already imported): installs a kill switch, trains one cell.
@@ -105,6 +105,7 @@ def _install_kill_switch(kill: str | None, n: int, report: Any) -> None:
 def _cell(root: Path, name: str = "coupling=rotated/sigma=0.05/seed=0") -> dict[str, str]:
     return {"data": str(root / "data.pt"), "model": str(root / "rotation" / "cells" / name / "model.pt"),
             "gradvar": str(root / "rotation" / "cells" / name / "gradvar.parquet"),
+            "convergence": str(root / "rotation" / "cells" / name / "convergence.parquet"),
             "checkpoint": str(root / "rotation" / "checkpoints" / name / "state.pt")}
 
 
@@ -145,7 +146,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     code, text = _child(paths)
     assert code == 0, text
     assert not Path(paths["checkpoint"]).exists()  # removed once the outputs are written
-    return {k: Path(paths[k]).read_bytes() for k in ("model", "gradvar")} | {"data": Path(paths["data"]).read_bytes()}
+    return ({k: Path(paths[k]).read_bytes() for k in ("model", "gradvar", "convergence")}
+            | {"data": Path(paths["data"]).read_bytes()})
 
 
 def _outputs_whole_or_absent(paths: dict[str, str]) -> None:
@@ -194,6 +196,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path, reference: dict
     assert _resumed_at(text) == 50
     assert Path(paths["model"]).read_bytes() == reference["model"]
     assert Path(paths["gradvar"]).read_bytes() == reference["gradvar"]
+    assert Path(paths["convergence"]).read_bytes() == reference["convergence"]  # every step's loss, resumed too
     whole = pq.read_table(paths["gradvar"]).to_pandas()
     steps = whole[whole["t_bin"].isna()]["step"].tolist()
     assert steps == list(range(0, SETTINGS["steps"] + 1, SETTINGS["probe_every"]))  # no duplicated or missing step
@@ -216,6 +219,7 @@ def test_checkpoint_of_other_settings_or_damaged_is_not_reused(tmp_path: Path, r
     assert f"checkpoint {ckpt} is unreadable" in caplog.text
     assert Path(paths["model"]).read_bytes() == reference["model"]
     assert Path(paths["gradvar"]).read_bytes() == reference["gradvar"]
+    assert Path(paths["convergence"]).read_bytes() == reference["convergence"]  # every step's loss, resumed too
 
 
 @pytest.mark.parametrize("change", ["none", "settings", "gradvar"])
@@ -228,7 +232,7 @@ def test_requeued_after_training_does_not_train_again(tmp_path: Path, reference:
 
     paths = _cell(tmp_path)
     Path(paths["data"]).write_bytes(reference["data"])
-    for key in ("model", "gradvar"):
+    for key in ("model", "gradvar", "convergence"):
         Path(paths[key]).parent.mkdir(parents=True, exist_ok=True)
         Path(paths[key]).write_bytes(reference[key])
     settings = {**SETTINGS, "lr": SETTINGS["lr"] * 2} if change == "settings" else SETTINGS
@@ -716,8 +720,8 @@ def test_second_pipeline_on_the_same_folder_is_refused(
             "wait for it to end or give this checkout its own results_dir") in other.stderr, other.stderr[-3000:]
     assert "Traceback" not in other.stderr
     outputs = _outputs(workdir)
-    assert {Path(p).name for p in outputs} == {"data.pt", "model.pt", "gradvar.parquet", "metrics.parquet",
-                                               "trajectories.parquet"}
+    assert {Path(p).name for p in outputs} == {"data.pt", "model.pt", "gradvar.parquet", "convergence.parquet",
+                                               "metrics.parquet", "trajectories.parquet"}
     assert damaged_files([workdir / p for p in outputs]) == []
 
 
@@ -760,7 +764,8 @@ def test_damaged_output_is_reported_and_remade(
     assert "a run without -n removes it" in dry.stderr and model.exists()
     run = _snakemake(workdir, TARGET)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "removed (gradvar.parquet, metrics.parquet, model.pt, trajectories.parquet) to be made again" in run.stderr
+    assert ("removed (convergence.parquet, gradvar.parquet, metrics.parquet, model.pt, trajectories.parquet) "
+            "to be made again") in run.stderr
     assert re.search(r"rule train_rotation:", run.stdout + run.stderr)  # trains and evaluates the cell again
     assert _outputs(workdir) == before
 

@@ -44,6 +44,8 @@ def test_loss_decreases_on_translation_coupling():
     assert after < before / 100
     assert res.final_loss < before / 100
     assert res.probes == []
+    # every step's batch loss is kept (the convergence criterion's input): 300 of them, the last the final loss
+    assert len(res.losses) == 300 and res.losses[-1] == res.final_loss and res.losses[0] > 5.0
 
 
 def _weights(model):
@@ -233,6 +235,7 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, crash_at, schedule, p
     model = fresh()
     out = train(model, sampler, Interpolant(0.05), config, seed=3, checkpoint=ckpt, checkpoint_every=15, tag="a")
     assert out.probes == ref.probes
+    assert out.losses == ref.losses  # the loss of every step, those before the crash restored from the checkpoint
     # probes before the updates of steps 0, 10, ..., 70, and a fresh one after the last update
     assert [r["step"] for r in out.probes if r["t_bin"] is None] == \
         list(range(0, 71 if probe_batch == "train" else 81, 10))

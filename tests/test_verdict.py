@@ -39,7 +39,7 @@ def test_decide_defaults_to_two_units_and_needs_a_direction() -> None:
     assert decide(np.array([True, True]), (x for x in [False]), 4) == REPRODUCED  # numpy bools, generators
     with pytest.raises(ValueError, match="at least one direction"):
         decide([], [True], 5)
-    assert VERDICTS == ("reproduced", "not reproduced", "inconclusive")
+    assert VERDICTS == ("reproduced", "not reproduced", "inconclusive", "not converged")
 
 
 def test_significant_is_strict_and_nan_is_no_evidence() -> None:

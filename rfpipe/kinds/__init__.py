@@ -23,9 +23,10 @@ from rfpipe.settings import CellSettings, Settings
 
 __all__ = ["FLOW_CELL_OUTPUTS", "Kind", "get", "kinds", "register"]
 
-FLOW_CELL_OUTPUTS: dict[str, str] = {"model": "model.pt", "gradvar": "gradvar.parquet", "metrics": "metrics.parquet",
+FLOW_CELL_OUTPUTS: dict[str, str] = {"model": "model.pt", "gradvar": "gradvar.parquet",
+                                     "convergence": "convergence.parquet", "metrics": "metrics.parquet",
                                      "trajectories": "trajectories.parquet"}
-"""The outputs of a trained point-cloud cell: weights, probe log, evaluation metrics, ODE paths."""
+"""The outputs of a trained point-cloud cell: weights, probe log, convergence, evaluation metrics, ODE paths."""
 
 
 def _no_check(where: str, settings: Mapping[str, Any], grid: Mapping[str, list[Any]], check_data: bool) -> None:

@@ -25,7 +25,7 @@ from rfpipe.io import atomic_path, write_text  # noqa: E402
 from rfpipe.sweep import Experiment  # noqa: E402
 
 __all__ = ["failed_cells", "label", "mark_failed_cells", "markdown_table", "mean_ci", "plot_gradvar", "read_cells",
-           "save_figure",
+           "save_figure", "write_convergence",
            "summarise", "write_table"]
 
 
@@ -127,3 +127,15 @@ def plot_gradvar(gradvar: pd.DataFrame, setting_axes: list[str], path: Path) -> 
                        facet_kws={"sharey": False})
     grid.set(yscale="log")
     save_figure(grid.figure, path)
+
+
+def write_convergence(experiment: Experiment, cells_dir: str | os.PathLike, tables: Path) -> pd.DataFrame:
+    """Every cell's convergence (its ``convergence.parquet``: :mod:`rfpipe.convergence`) as
+    ``tables/convergence.{csv,md}``, one row per cell in grid order; returns the frame (for the verdicts)."""
+    frame = read_cells(experiment, cells_dir, "convergence.parquet")
+    axes = list(experiment.axes)
+    frame = frame[[*axes, "steps", "final_loss", "loss_change", "converge_tol", "loss_target", "converged"]]
+    n, k = len(frame), int(frame["converged"].sum())
+    write_table(frame, tables / "convergence.csv", tables / "convergence.md",
+                f"{experiment.name}: convergence of every cell ({k} of {n} converged; rfpipe.convergence)")
+    return frame

@@ -73,7 +73,7 @@ from rfpipe import kinds
 from rfpipe.io import atomic_path, write_text
 from rfpipe.layout import ExperimentLayout
 from rfpipe.reporting.common import markdown_table
-from rfpipe.reporting.verdict import REPRODUCED, VERDICTS
+from rfpipe.reporting.verdict import NOT_CONVERGED, REPRODUCED, VERDICTS
 from rfpipe.sweep import Experiment
 
 __all__ = ["CLAIMS", "COLUMNS", "as_float", "axes_except", "claim_summary", "config_html", "html_page", "isna",
@@ -262,8 +262,9 @@ def paper_table(experiments: Mapping[str, Experiment] | Iterable[Experiment],
 
 
 def claim_summary(frame: pd.DataFrame, claims: Iterable[str] = CLAIMS) -> list[str]:
-    """One line per claim: how many of its tests (distinct experiment x unit with a verdict) were reproduced,
-    not reproduced, inconclusive, and in which experiments; "no rows" for a claim this run did not test."""
+    """One line per claim: how many of its tests (distinct experiment x unit with a verdict) whose training
+    converged were reproduced, not reproduced, inconclusive; apart, how many did not converge (no verdict on the
+    claim); and in which experiments; "no rows" for a claim this run did not test."""
     lines = []
     known = list(claims)
     extra = sorted({c for c in frame["claim"] if c not in known}, key=_claim_order) if len(frame) else []
@@ -280,12 +281,16 @@ def claim_summary(frame: pd.DataFrame, claims: Iterable[str] = CLAIMS) -> list[s
         if tests.empty:
             lines.append(f"- {head}: no verdict (context rows only; experiments: {experiments}).")
             continue
-        n = len(tests)
+        unconverged = int(counts.get(NOT_CONVERGED, 0))
+        n = len(tests) - unconverged
         rep = int(counts.get(REPRODUCED, 0))
-        others = ", ".join(f"{word} {int(counts[word])}" for word in VERDICTS[1:] if counts.get(word, 0))
+        judged = [w for w in VERDICTS[1:] if w != NOT_CONVERGED]
+        others = ", ".join(f"{word} {int(counts[word])}" for word in judged if counts.get(word, 0))
         others += "".join(f", {word} {int(c)}" for word, c in counts.items() if word not in VERDICTS)
         word = "test" if n == 1 else "tests"
-        lines.append(f"- {head}: reproduced in {rep} of {n} {word}" + (f" ({others})" if others else "")
+        apart = (f"; not converged {unconverged} (training did not reach its criterion: no verdict)"
+                 if unconverged else "")
+        lines.append(f"- {head}: reproduced in {rep} of {n} {word}" + (f" ({others})" if others else "") + apart
                      + f"; experiments: {experiments}.")
     return lines
 
@@ -355,7 +360,7 @@ th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 th { background: #eee; position: sticky; top: 0; }
 td.text { text-align: left; }
 td.reproduced { background: #d9f2d9; } td.not-reproduced { background: #f7d4d4; }
-td.inconclusive { background: #f5ecc8; }
+td.inconclusive { background: #f5ecc8; } td.not-converged { background: #dde3ee; }
 """
 
 

@@ -60,3 +60,15 @@ def test_rotation_rows_copy_the_c4_verdicts(paper_run) -> None:
                 assert (row["ours_ci_low"], row["ours_ci_high"]) == pytest.approx((s["ci_low"], s["ci_high"]))
                 assert row["n_seeds"] == len(SEEDS)
     assert rows["paper_value"].isna().all()  # C4: a direction, no reported number
+
+
+@pytest.mark.parametrize("unconverged", [None, (0.0, 1), (0.05, 0)])
+def test_c4_not_converged_whenever_a_cell_it_rests_on_is(unconverged) -> None:
+    """The evidence of a reproduced setting stands only when all its cells converged: one unconverged cell at
+    either sigma gives 'not converged' (never 'not reproduced'); the counts are in the row."""
+    cells = [(sigma, seed) for sigma in (0.0, 0.05) for seed in range(3)]
+    convergence = pd.DataFrame({"coupling": "rotated", "sigma": [s for s, _ in cells], "seed": [k for _, k in cells],
+                                "converged": [(s, k) != unconverged for s, k in cells]})
+    out = c4_verdicts(_rotation_frame([1.0, 0.5, 0.2], [-0.3, -0.1, -0.4]), [], 0.05, convergence).iloc[0]
+    assert out["verdict"] == ("reproduced" if unconverged is None else "not converged")
+    assert (out["cells_converged"], out["cells"]) == (6 - (unconverged is not None), 6)

@@ -18,6 +18,9 @@ sigma and seed) and ``solver_steps``, with one-sided t-tests over seeds at level
 Each is the shared rule, :func:`rfpipe.reporting.verdict.decide`, on t-tests of
 :func:`~rfpipe.reporting.verdict.one_sided`; the reported numbers come from :mod:`rfpipe.reporting.reference`.
 
+Before all of these: ``not converged`` when any cell the verdict rests on (the coupling, both sigmas, those seeds)
+did not meet its convergence criterion (:mod:`rfpipe.convergence`; the ``convergence`` table lists every cell).
+
 Reported numbers (CelebA 64 x 64, N = 5,000 and 50,000) sit beside ours: a row's ``paper_setting`` is the
 paper's N equal to ours, else by rank (our smallest N beside n=5000, our largest beside n=50000). Our
 images are smaller (fewer pixels), so the paper's distances are on another scale: compare directions.
@@ -37,9 +40,9 @@ import seaborn as sns
 import torch
 
 from rfpipe.io import load_tensors
-from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_table
+from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_convergence, write_table
 from rfpipe.reporting.reference import reported_value
-from rfpipe.reporting.verdict import decide, one_sided, significant
+from rfpipe.reporting.verdict import all_converged, decide, one_sided, significant
 from rfpipe.kinds.images import KIND
 from rfpipe.layout import ExperimentLayout
 from rfpipe.reporting.paper import (CLAIMS, as_float, axes_except, isna, read_table, setting_text, verdict_metric_rows,
@@ -62,9 +65,10 @@ def _paper_setting(n: Any, all_n: list[Any], coupling: str) -> str:
 
 
 def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: float, alpha: float,
-                   n_pairs: int | None = None) -> pd.DataFrame:
+                   n_pairs: int | None = None, convergence: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per claim (C6 per setting, the C6 size trend, C7 per setting) and solver_steps, with the means
-    at sigma = 0 and sigma_v over seeds, the reported values, the p-values and the verdict (module doc)."""
+    at sigma = 0 and sigma_v over seeds, the reported values, the p-values and the verdict (module doc;
+    ``not converged`` when a cell of the coupling at either sigma did not meet its criterion)."""
     m = metrics[(metrics["split"] == "train") & metrics["metric"].isin((*L2, "pair_recovery"))]
     wide = m.pivot_table(index=[*setting_axes, "coupling", "solver_steps", "sigma", "seed"], columns="metric",
                          values="value").reset_index()
@@ -72,6 +76,7 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
     all_n = sorted(wide["n_pairs"].unique()) if "n_pairs" in setting_axes else []
     rows: list[dict[str, Any]] = []
     gaps: dict[tuple[Any, ...], pd.Series] = {}
+    trained: dict[tuple[Any, ...], bool] = {}
     for key, group in wide.groupby(["coupling", *setting_axes, "solver_steps"], sort=True):
         coupling, *rest = key
         if coupling not in PAPER_TABLE:
@@ -81,9 +86,12 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
         noisy = group[group["sigma"] == verdict_sigma].set_index("seed")
         seeds = sorted(set(zero.index) & set(noisy.index))
         table, item, claim = PAPER_TABLE[coupling]
+        converged, n_converged, n_cells = all_converged(convergence, {
+            **dict(zip(setting_axes, rest)), "coupling": coupling, "sigma": (0.0, verdict_sigma), "seed": seeds})
         paper_setting = _paper_setting(setting.get("n_pairs", n_pairs), all_n, coupling)
         row: dict[str, Any] = {"claim": claim, "paper_item": item, "coupling": coupling, **setting,
-                               "n_seeds": len(seeds), "paper_setting": paper_setting}
+                               "n_seeds": len(seeds), "paper_setting": paper_setting,
+                               "cells_converged": n_converged, "cells": n_cells}
         for metric in (*L2, "pair_recovery"):
             for label, part, sigma in (("sigma0", zero, 0.0), ("noisy", noisy, verdict_sigma)):
                 row[f"{metric}_{label}"] = float(part.loc[seeds, metric].mean()) if seeds else math.nan
@@ -95,7 +103,8 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
             pv_less, pv_more = one_sided(noisy.loc[seeds, "gap"], zeros)
             row.update(p_sigma0=p0_less, p_noisy=pv_more)
             row["verdict"] = decide(significant([p0_less, pv_more], alpha), significant([p0_more, pv_less], alpha),
-                                    len(seeds))
+                                    len(seeds), converged=converged)
+            trained[(setting.get("n_pairs"), *[v for k, v in setting.items() if k != "n_pairs"])] = converged
             gaps[(setting.get("n_pairs"), *[v for k, v in setting.items() if k != "n_pairs"])] = zero.loc[seeds, "gap"]
         else:
             partner_less, partner_more = one_sided(zero.loc[seeds, "l2_to_training_partner"],
@@ -103,7 +112,7 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
             ot_less, ot_more = one_sided(noisy.loc[seeds, "l2_to_ot"], zero.loc[seeds, "l2_to_ot"])
             row.update(p_sigma0=partner_less, p_noisy=ot_less)
             row["verdict"] = decide(significant([partner_less, ot_less], alpha),
-                                    significant([partner_more, ot_more], alpha), len(seeds))
+                                    significant([partner_more, ot_more], alpha), len(seeds), converged=converged)
         rows.append(row)
     if len(all_n) >= 2:
         others = {k[1:] for k in gaps}
@@ -120,7 +129,8 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
                          "gap_sigma0_small_n": float(small.loc[seeds].mean()),
                          "gap_sigma0_large_n": float(large.loc[seeds].mean()),
                          "p_sigma0": more,
-                         "verdict": decide(significant([more], alpha), significant([less], alpha), len(seeds))})
+                         "verdict": decide(significant([more], alpha), significant([less], alpha), len(seeds),
+                                           converged=trained[(all_n[0], *rest)] and trained[(all_n[-1], *rest)])})
     return pd.DataFrame(rows)
 
 
@@ -177,7 +187,8 @@ def report_images(experiment: Experiment, cells_dir: str | os.PathLike, tables_d
                 f"{experiment.name}: metrics by coupling and sigma (mean and 95 % CI over seeds; *_std: spread "
                 "over samples)")
     report_st = KIND.report_of(st)
-    verdicts = c6_c7_verdicts(metrics, axes, report_st.verdict_sigma, report_st.alpha, st.get("n_pairs"))
+    verdicts = c6_c7_verdicts(metrics, axes, report_st.verdict_sigma, report_st.alpha, st.get("n_pairs"),
+                              write_convergence(experiment, cells_dir, tables))
     write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
                 f"{experiment.name}: claims C6 and C7 (t-tests over seeds; *_paper: reported for CelebA 64x64, "
                 "not checked against the PDF)")

@@ -59,5 +59,6 @@ def evaluate(settings: MixtureSettings, data: str | os.PathLike, model: str | os
 def run_cell(settings: MixtureSettings, inputs: dict[str, str], outputs: dict[str, str],
              checkpoint: str | None = None) -> None:
     """Train the cell on ``inputs["data"]``, then evaluate it."""
-    train_cell(settings, inputs["data"], outputs["model"], outputs["gradvar"], checkpoint=checkpoint)
+    train_cell(settings, inputs["data"], outputs["model"], outputs["gradvar"], outputs["convergence"],
+               checkpoint=checkpoint)
     evaluate(settings, inputs["data"], outputs["model"], outputs["metrics"], outputs["trajectories"])

@@ -10,6 +10,9 @@ generalisation_mmd(sigma_v) < generalisation_mmd(0).
 - inconclusive: anything else, or fewer than two seeds
 
 (:func:`rfpipe.reporting.verdict.decide` on the two tests of :func:`~rfpipe.reporting.verdict.one_sided`).
+
+Before all of these: ``not converged`` when any cell the verdict rests on (the coupling, both sigmas, those seeds)
+did not meet its convergence criterion (:mod:`rfpipe.convergence`; the ``convergence`` table lists every cell).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_table
+from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_convergence, write_table
 from rfpipe.reporting.reference import reported_value
-from rfpipe.reporting.verdict import decide, one_sided, significant
+from rfpipe.reporting.verdict import all_converged, decide, one_sided, significant
 from rfpipe.kinds.mog import KIND
 from rfpipe.layout import ExperimentLayout
 from rfpipe.reporting.paper import CLAIMS, axes_except, isna, read_table, value_text, verdict_metric_rows
@@ -37,8 +40,9 @@ METRICS = ("memorisation_mmd", "generalisation_mmd")
 
 
 def c5_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: float, alpha: float,
-                dim: int | None = None) -> pd.DataFrame:
-    """One row per setting and solver_steps: both MMDs at sigma = 0 and sigma_v, the paper's, p-values, verdict."""
+                dim: int | None = None, convergence: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per setting and solver_steps: both MMDs at sigma = 0 and sigma_v, the paper's, p-values, verdict
+    (``not converged`` when a paired cell at either sigma did not meet its criterion; see ``c4_verdicts``)."""
     m = metrics[(metrics["coupling"] == "paired") & metrics["metric"].isin(METRICS)]
     wide = m.pivot_table(index=[*setting_axes, "solver_steps", "sigma", "seed"], columns="metric",
                          values="value").reset_index()
@@ -57,9 +61,11 @@ def c5_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: f
                 row[f"{metric}_{label}_paper"] = reported_value("table1", f"d={d}", metric, sigma)
         mem_less, mem_more = one_sided(zero.loc[seeds, "memorisation_mmd"], noisy.loc[seeds, "memorisation_mmd"])
         gen_less, gen_more = one_sided(noisy.loc[seeds, "generalisation_mmd"], zero.loc[seeds, "generalisation_mmd"])
-        row.update(p_memorisation=mem_less, p_generalisation=gen_less)
+        converged, n_converged, n_cells = all_converged(convergence, {
+            **dict(zip(setting_axes, key)), "coupling": "paired", "sigma": (0.0, verdict_sigma), "seed": seeds})
+        row.update(cells_converged=n_converged, cells=n_cells, p_memorisation=mem_less, p_generalisation=gen_less)
         row["verdict"] = decide(significant([mem_less, gen_less], alpha), significant([mem_more, gen_more], alpha),
-                                len(seeds))
+                                len(seeds), converged=converged)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -75,8 +81,8 @@ def report_mog(experiment: Experiment, cells_dir: str | os.PathLike, tables_dir:
     write_table(summary, tables / "summary.csv", tables / "summary.md",
                 f"{experiment.name}: metrics by coupling and sigma (mean and 95 % CI over seeds)")
     st = KIND.report_of(experiment.settings)
-    verdicts = c5_verdicts(metrics, axes, st.verdict_sigma, st.alpha,
-                           experiment.settings.get("dim"))
+    verdicts = c5_verdicts(metrics, axes, st.verdict_sigma, st.alpha, experiment.settings.get("dim"),
+                           write_convergence(experiment, cells_dir, tables))
     write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
                 f"{experiment.name}: claim C5 (paired t-tests over seeds; *_paper: reported, not checked against "
                 "the PDF)")

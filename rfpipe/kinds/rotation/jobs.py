@@ -51,5 +51,6 @@ def evaluate(settings: RotationSettings, data: str | os.PathLike, model: str | o
 def run_cell(settings: RotationSettings, inputs: dict[str, str], outputs: dict[str, str],
              checkpoint: str | None = None) -> None:
     """Train the cell on ``inputs["data"]``, then evaluate it (the files of the kind's ``cell_outputs``)."""
-    train_cell(settings, inputs["data"], outputs["model"], outputs["gradvar"], checkpoint=checkpoint)
+    train_cell(settings, inputs["data"], outputs["model"], outputs["gradvar"], outputs["convergence"],
+               checkpoint=checkpoint)
     evaluate(settings, inputs["data"], outputs["model"], outputs["metrics"], outputs["trajectories"])

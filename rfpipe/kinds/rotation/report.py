@@ -11,6 +11,9 @@ nearer the training partner T(x_0) than the OT partner).
 
 (:func:`rfpipe.reporting.verdict.decide` with the sign of D_s in every seed as the evidence).
 
+Before all of these: ``not converged`` when any cell the verdict rests on (the coupling, both sigmas, those seeds)
+did not meet its convergence criterion (:mod:`rfpipe.convergence`; the ``convergence`` table lists every cell).
+
 ``p_value`` is a one-sided paired t-test over seeds of D_s(0) > D_s(verdict_sigma), reported beside
 the verdict but not part of it.
 """
@@ -26,8 +29,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from rfpipe.reporting.common import label, plot_gradvar, read_cells, save_figure, summarise, write_table
-from rfpipe.reporting.verdict import decide, one_sided
+from rfpipe.reporting.common import (label, plot_gradvar, read_cells, save_figure, summarise, write_convergence,
+                                     write_table)
+from rfpipe.reporting.verdict import all_converged, decide, one_sided
 from rfpipe.kinds.rotation import KIND
 from rfpipe.layout import ExperimentLayout
 from rfpipe.reporting.paper import CLAIMS, axes_except, read_table, verdict_metric_rows
@@ -42,8 +46,11 @@ def _setting_axes(experiment: Experiment) -> list[str]:
     return [a for a in experiment.axes if a not in ("coupling", "sigma", "seed")]
 
 
-def c4_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: float) -> pd.DataFrame:
-    """The C4 verdict per setting and ``solver_steps`` (rule in the module docstring)."""
+def c4_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: float,
+                convergence: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The C4 verdict per setting and ``solver_steps`` (rule in the module docstring); ``not converged`` when a
+    cell it rests on (rotated coupling, both sigmas, those seeds) did not meet its criterion (``convergence``:
+    one row per cell, as ``convergence.parquet`` read over the sweep; None: not checked)."""
     m = metrics[(metrics["coupling"] == "rotated") & (metrics["split"] == "train")]
     wide = m.pivot_table(index=[*setting_axes, "solver_steps", "sigma", "seed"], columns="metric", values="value")
     wide["d"] = wide["l2_to_ot"] - wide["l2_to_training_partner"]
@@ -60,8 +67,11 @@ def c4_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma: f
             for metric in ("l2_to_training_partner", "l2_to_ot", "pair_recovery", "closer_to_partner"):
                 row[f"{metric}_{side}"] = float(part.loc[seeds, metric].mean()) if seeds else math.nan
         a, b = d0.loc[seeds, "d"].to_numpy(), dn.loc[seeds, "d"].to_numpy()
-        verdict = decide([(a > 0).all(), (b < 0).all()], [(a < 0).all(), (b > 0).all()], len(seeds))
-        row.update(p_value=one_sided(a, b)[1], verdict=verdict)
+        converged, n_converged, n_cells = all_converged(convergence, {
+            **dict(zip(setting_axes, key)), "coupling": "rotated", "sigma": (0.0, verdict_sigma), "seed": seeds})
+        verdict = decide([(a > 0).all(), (b < 0).all()], [(a < 0).all(), (b > 0).all()], len(seeds),
+                         converged=converged)
+        row.update(cells_converged=n_converged, cells=n_cells, p_value=one_sided(a, b)[1], verdict=verdict)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -147,7 +157,7 @@ def report_rotation(experiment: Experiment, cells_dir: str | os.PathLike, tables
     write_table(summary, tables / "summary.csv", tables / "summary.md",
                  f"{experiment.name}: metrics by coupling and sigma (mean and 95 % CI over seeds)")
     verdict_sigma = KIND.report_of(experiment.settings).verdict_sigma
-    verdicts = c4_verdicts(metrics, axes, verdict_sigma)
+    verdicts = c4_verdicts(metrics, axes, verdict_sigma, write_convergence(experiment, cells_dir, tables))
     write_table(verdicts, tables / "verdicts.csv", tables / "verdicts.md",
                  f"{experiment.name}: claim C4 per setting (sigma = 0 against sigma = {verdict_sigma})")
     plot_gradvar(gradvar, axes, figures / "gradvar.png")

@@ -1,0 +1,70 @@
+"""Convergence of a trained cell: a criterion fixed before any run, recorded with every trained cell.
+
+The claims are about what training converges to, so no verdict is taken from a cell that has not converged.
+From the batch losses l_s of steps s = 0 .. T - 1 (each step's training loss, before its update):
+
+    w = max(1, floor(T / 10)),     L(a) = mean of l_s over the w steps a - w <= s < a     (a smoothed loss)
+    final_loss  = L(T)                          the smoothed loss at the end of training
+    loss_change = (L(ceil(0.8 T)) - L(T)) / L(T)  its relative fall over the last fifth of training
+
+    converged  <=>  loss_change <= converge_tol   and, for sigma = 0 (whose minimum is 0),
+                    final_loss / D <= loss_target           (D: coordinates of one sample, 2 for the rotation)
+
+A loss still falling by more than ``converge_tol`` over the last fifth has not reached its minimiser; at
+sigma = 0 the minimum is 0 (Proposition 2: the minimiser reproduces the training pairs), so a flat but high
+loss is a stalled optimisation, not a minimiser. At sigma > 0 the minimum is positive (the noise's irreducible
+variance) and only the flatness is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+__all__ = ["CONVERGENCE_SCHEMA", "Convergence", "convergence"]
+
+CONVERGENCE_SCHEMA = pa.schema([
+    ("steps", pa.int64()), ("final_loss", pa.float64()), ("loss_change", pa.float64()),
+    ("converge_tol", pa.float64()), ("loss_target", pa.float64()), ("converged", pa.bool_()),
+])
+"""A cell's ``convergence.parquet``: one row, the criterion's inputs, thresholds and outcome."""
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """The criterion of the module docstring evaluated on one training run."""
+
+    steps: int
+    final_loss: float
+    loss_change: float
+    converge_tol: float
+    loss_target: float
+    converged: bool
+
+    def row(self) -> dict[str, float | int | bool]:
+        return {"steps": self.steps, "final_loss": self.final_loss, "loss_change": self.loss_change,
+                "converge_tol": self.converge_tol, "loss_target": self.loss_target, "converged": self.converged}
+
+
+def _window_mean(losses: Sequence[float], end: int, width: int) -> float:
+    part = losses[max(0, end - width):end]
+    return math.fsum(part) / len(part) if part else math.nan
+
+
+def convergence(losses: Sequence[float], sigma: float, dim: int, converge_tol: float,
+                loss_target: float) -> Convergence:
+    """The criterion on the per-step batch ``losses`` (summed over the ``dim`` coordinates of a sample) of a run
+    with interpolant noise ``sigma``."""
+    steps = len(losses)
+    if steps == 0:
+        return Convergence(0, math.nan, math.nan, converge_tol, loss_target, False)
+    width = max(1, steps // 10)
+    final = _window_mean(losses, steps, width)
+    before = _window_mean(losses, math.ceil(0.8 * steps), width)
+    change = (before - final) / final if final > 0 else (0.0 if before == final else math.inf)
+    flat = change <= converge_tol
+    low = sigma > 0 or final / dim <= loss_target
+    return Convergence(steps, final, change, converge_tol, loss_target, bool(flat and low))

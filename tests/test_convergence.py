@@ -1,0 +1,57 @@
+"""The convergence criterion (rfpipe.convergence) against hand-computed windows, and its place in the verdicts."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from rfpipe.convergence import convergence
+from rfpipe.reporting.verdict import NOT_CONVERGED, REPRODUCED, all_converged, decide
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.05])
+@pytest.mark.parametrize("steps", [10, 57, 1000])
+def test_flat_loss_has_no_change_and_converges_where_low_enough(sigma: float, steps: int) -> None:
+    high = convergence([0.4] * steps, sigma, dim=2, converge_tol=0.05, loss_target=0.005)
+    assert high.final_loss == pytest.approx(0.4) and high.loss_change == 0.0
+    assert high.converged == (sigma > 0)  # 0.4 / 2 coordinates is far above the sigma = 0 target
+    low = convergence([0.008] * steps, sigma, dim=2, converge_tol=0.05, loss_target=0.005)
+    assert low.converged  # 0.004 per coordinate
+
+
+@pytest.mark.parametrize("steps", [100, 1000, 3000])
+@pytest.mark.parametrize("slope", [1e-5, 2e-4])
+def test_linear_decay_matches_the_window_means(steps: int, slope: float) -> None:
+    """l_s = 1 - slope s: the mean over the w steps before a is 1 - slope (a - (w + 1) / 2), w = T // 10."""
+    losses = [1.0 - slope * s for s in range(steps)]
+    w = steps // 10
+    end = 1.0 - slope * (steps - (w + 1) / 2)
+    before = 1.0 - slope * (math.ceil(0.8 * steps) - (w + 1) / 2)
+    c = convergence(losses, 0.05, dim=1, converge_tol=0.05, loss_target=1.0)
+    assert c.final_loss == pytest.approx(end, rel=1e-12)
+    assert c.loss_change == pytest.approx((before - end) / end, rel=1e-9)
+    assert c.converged == ((before - end) / end <= 0.05)
+
+
+def test_a_loss_still_falling_has_not_converged_even_when_low() -> None:
+    losses = [0.01 * 0.999 ** s for s in range(5000)]  # falls by a factor e^-1 every 1,000 steps
+    c = convergence(losses, 0.0, dim=2, converge_tol=0.05, loss_target=0.005)
+    assert c.final_loss / 2 < 0.005 and c.loss_change > 0.5 and not c.converged
+
+
+def test_no_steps_is_not_converged() -> None:
+    c = convergence([], 0.05, dim=2, converge_tol=0.05, loss_target=0.005)
+    assert not c.converged and math.isnan(c.final_loss)
+
+
+def test_an_unconverged_cell_takes_the_verdict_whatever_the_evidence() -> None:
+    assert decide([True], [False], 3, converged=False) == NOT_CONVERGED
+    assert decide([True], [False], 3, converged=True) == REPRODUCED
+    frame = pd.DataFrame({"coupling": ["rotated"] * 4, "sigma": [0.0, 0.0, 0.05, 0.05], "seed": [0, 1, 0, 1],
+                          "converged": [True, True, True, False]})
+    assert all_converged(frame, {"coupling": "rotated", "sigma": (0.0,), "seed": [0, 1]}) == (True, 2, 2)
+    assert all_converged(frame, {"coupling": "rotated", "sigma": (0.0, 0.05), "seed": [0, 1]}) == (False, 3, 4)
+    assert all_converged(frame, {"coupling": "independent"}) == (False, 0, 0)  # no cell: nothing converged
+    assert all_converged(None, {"coupling": "rotated"}) == (True, 0, 0)
