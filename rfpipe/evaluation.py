@@ -27,8 +27,8 @@ from rfpipe.data import PairedData, Pairs
 from rfpipe.metrics import l2, pair_recovery
 from rfpipe.sampling import integrate
 
-__all__ = ["METRICS_SCHEMA", "SPLITS", "TRAJECTORY_SCHEMA", "Endpoints", "endpoints", "metric_rows",
-           "paired_metrics", "path_rows"]
+__all__ = ["METRICS_SCHEMA", "SPLITS", "TIMELINE_SCHEMA", "TRAJECTORY_SCHEMA", "Endpoints", "endpoints",
+           "metric_rows", "paired_metrics", "path_rows", "snapshot_steps", "timeline_rows"]
 
 log = logging.getLogger("rfpipe")
 
@@ -39,6 +39,12 @@ METRICS_SCHEMA = pa.schema([
     ("value", pa.float64()),
 ])
 """A cell's ``metrics.parquet``: one row per solver, step count, split and metric."""
+
+TIMELINE_SCHEMA = pa.schema([
+    ("step", pa.int64()), ("solver_steps", pa.int64()), ("split", pa.string()), ("metric", pa.string()),
+    ("value", pa.float64()),
+])
+"""A cell's ``timeline.parquet``: the endpoint metrics of the training sources after ``step`` updates."""
 
 TRAJECTORY_SCHEMA = pa.schema([
     ("solver_steps", pa.int64()), ("sample", pa.int64()), ("t", pa.float64()),
@@ -74,17 +80,19 @@ class Endpoints:
 
 
 def endpoints(net: nn.Module, paired: PairedData, solver: str, solver_steps: Sequence[int], *,
-              device: torch.device | None = None, chunk: int | None = None, paths: bool = False) -> Iterator[Endpoints]:
-    """Integrate ``net`` from both splits at each of ``solver_steps`` (on ``device``, at most ``chunk`` samples at
-    a time); with ``paths``, keep the training split's paths."""
+              device: torch.device | None = None, chunk: int | None = None, paths: bool = False,
+              splits: Sequence[str] = SPLITS, quiet: bool = False) -> Iterator[Endpoints]:
+    """Integrate ``net`` from ``splits`` (both by default) at each of ``solver_steps`` (on ``device``, at most
+    ``chunk`` samples at a time); with ``paths``, keep the training split's paths."""
     for steps in solver_steps:
-        for split in SPLITS:
+        for split in splits:
             pairs = getattr(paired, split)
             x_0 = pairs.x_0 if device is None else pairs.x_0.to(device)
             traj = integrate(net, x_0, steps, solver, return_path=paths and split == "train", chunk=chunk)
             x_1 = traj.x_1 if device is None else traj.x_1.cpu()
             yield Endpoints(steps, split, pairs, x_1, l2(x_1, pairs.x_1), l2(x_1, pairs.x_1_ot), traj.path, traj.t)
-        log.info("evaluated with %s, %d steps", solver, steps)
+        if not quiet:
+            log.info("evaluated with %s, %d steps", solver, steps)
 
 
 def paired_metrics(e: Endpoints) -> dict[str, float]:
@@ -112,4 +120,28 @@ def path_rows(e: Endpoints, n_trajectories: int) -> list[dict[str, Any]]:
                          "x_t_0": float(x_t[0]), "x_t_1": float(x_t[1]),
                          "x_1_0": float(e.pairs.x_1[i, 0]), "x_1_1": float(e.pairs.x_1[i, 1]),
                          "x_1_ot_0": float(e.pairs.x_1_ot[i, 0]), "x_1_ot_1": float(e.pairs.x_1_ot[i, 1])})
+    return rows
+
+
+def snapshot_steps(steps: int, start: int) -> list[int]:
+    """The training steps of the memorisation timeline: start, 2 start, 4 start, ... below ``steps``, and
+    ``steps`` itself (none if ``start`` is 0)."""
+    if start <= 0:
+        return []
+    out, k = [], start
+    while k < steps:
+        out.append(k)
+        k *= 2
+    return [*out, steps]
+
+
+def timeline_rows(net: nn.Module, paired: PairedData, solver: str, solver_steps: Sequence[int], step: int,
+                  device: torch.device | None = None) -> list[dict[str, Any]]:
+    """Rows of :data:`TIMELINE_SCHEMA`: the four endpoint metrics of the training sources after ``step`` updates,
+    at each of ``solver_steps``."""
+    rows = []
+    for e in endpoints(net, paired, solver, solver_steps, device=device, splits=("train",), quiet=True):
+        rows += [{"step": step, **r} for r in metric_rows(solver, e, paired_metrics(e))]
+    for r in rows:
+        del r["solver"]
     return rows

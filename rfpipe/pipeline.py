@@ -30,6 +30,7 @@ from rfpipe.convergence import CONVERGENCE_SCHEMA, Convergence
 from rfpipe.convergence import convergence as criterion
 from rfpipe.couplings import PairSampler
 from rfpipe.data import PairedData
+from rfpipe.evaluation import TIMELINE_SCHEMA, snapshot_steps, timeline_rows
 from rfpipe.failures import cell_name, remove_failure, settings_tag, write_failure
 from rfpipe.integrity import check_file
 from rfpipe.interpolants import Interpolant
@@ -139,10 +140,12 @@ def _trained(tag: str, model: str | os.PathLike, *logs: str | os.PathLike) -> bo
 
 def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.PathLike,
                gradvar: str | os.PathLike, convergence: str | os.PathLike,
-               checkpoint: str | os.PathLike | None = None) -> Convergence:
+               checkpoint: str | os.PathLike | None = None, timeline: str | os.PathLike | None = None) -> Convergence:
     """Train one cell on its data; write the weights to ``model``, the probe log to ``gradvar`` and the
     convergence criterion of :mod:`rfpipe.convergence` (with the settings' ``converge_tol`` and
-    ``loss_target``) to ``convergence``; return the latter.
+    ``loss_target``) to ``convergence``; return the latter. With ``timeline``, the memorisation timeline: the
+    endpoint metrics of the training sources at each ``solver_steps`` after ``timeline_start``, twice as many,
+    ... updates and at the end (:func:`rfpipe.evaluation.timeline_rows`).
 
     The pairs are drawn as the cell's coupling says (its kind's ``couplings``); the settings are the kind's
     typed settings with ``train`` (:class:`rfpipe.settings.TrainSettings`). With ``checkpoint`` (a path outside
@@ -152,7 +155,8 @@ def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.
     evaluation) returns at once.
     """
     tag = settings_tag(settings.to_dict())
-    if checkpoint is not None and _trained(tag, model, gradvar, convergence):
+    logs = (gradvar, convergence) if timeline is None else (gradvar, convergence, timeline)
+    if checkpoint is not None and _trained(tag, model, *logs):
         log.info("%s: already trained with these settings, not training again", cell_name(model))
         return Convergence(**pq.read_table(convergence).to_pylist()[0])
     paired = PairedData.load(data)
@@ -160,11 +164,19 @@ def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.
     interpolant = Interpolant(settings.sigma, settings.noise)
     config = settings.train.config()
     net = build_model(settings)
+    device = cell_device(settings)
+
+    def on_snapshot(step: int, net: torch.nn.Module) -> list[dict[str, Any]]:
+        log.info("timeline: evaluated after %d steps", step)
+        return timeline_rows(net, paired, settings.solver, settings.solver_steps, step, device)
+
     start = time.perf_counter()
     with recorded_failure(settings, model, checkpoint):
         result = train(net, sampler, interpolant, config, seed=settings.seed,
                        on_probe=lambda step: log.info("step %d", step), checkpoint=checkpoint,
-                       checkpoint_every=settings.train.checkpoint_every, tag=tag)
+                       checkpoint_every=settings.train.checkpoint_every, tag=tag,
+                       on_snapshot=on_snapshot if timeline is not None else None,
+                       snapshots=snapshot_steps(config.steps, settings.train.timeline_start))
     log.info("trained %d steps in %.1f s, final batch loss %.4g", config.steps, time.perf_counter() - start,
              result.final_loss)
     converged = criterion(result.losses, settings.sigma, paired.train.x_0[0].numel(), settings.train.converge_tol,
@@ -173,6 +185,8 @@ def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.
              converged.loss_change, "converged" if converged.converged else "NOT converged")
     write_parquet(pa.Table.from_pylist(result.probes, schema=GRADVAR_SCHEMA), gradvar)
     write_parquet(pa.Table.from_pylist([converged.row()], schema=CONVERGENCE_SCHEMA), convergence)
+    if timeline is not None:
+        write_parquet(pa.Table.from_pylist(result.timeline, schema=TIMELINE_SCHEMA), timeline)
     save_tensors({"state_dict": net.state_dict(), "settings": tag}, model)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)

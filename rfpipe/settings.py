@@ -119,6 +119,7 @@ class TrainSettings(AdamSettings):
     checkpoint_every: int
     converge_tol: float
     loss_target: float
+    timeline_start: int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ import inspect
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,10 +67,12 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     """Output of :func:`train`: the probe rows (one per probe and t-bin, ``step`` first), the batch loss of every
-    step (before its update; the input of :func:`rfpipe.convergence.convergence`) and the final loss."""
+    step (before its update; the input of :func:`rfpipe.convergence.convergence`), the rows of ``on_snapshot``
+    (the memorisation timeline) and the final loss."""
 
     probes: list[dict[str, float | int | None]] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
+    timeline: list[dict[str, float | int | str]] = field(default_factory=list)
     final_loss: float = float("nan")
 
 
@@ -101,7 +103,7 @@ def _state(model: nn.Module, opt: torch.optim.Optimizer, sched: object | None, g
     return {"step": step, "tag": tag, "model": model.state_dict(), "opt": opt.state_dict(),
             "sched": sched.state_dict() if sched is not None else None, "gen": gen.get_state(),
             "probe_gen": probe_gen.get_state(), "probes": list(result.probes),
-            "losses": list(result.losses), "ema": ema}
+            "losses": list(result.losses), "timeline": list(result.timeline), "ema": ema}
 
 
 def _not_finite(model: nn.Module, step: int, start: int) -> str | None:
@@ -209,7 +211,9 @@ class _AdamStep:
 
 def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, config: TrainConfig, seed: int,
           on_probe: Callable[[int], None] | None = None, checkpoint: str | os.PathLike | None = None,
-          checkpoint_every: int = 0, tag: str = "") -> TrainResult:
+          checkpoint_every: int = 0, tag: str = "",
+          on_snapshot: Callable[[int, nn.Module], list[dict]] | None = None,
+          snapshots: Collection[int] = ()) -> TrainResult:
     """Train ``model`` in place by flow matching on ``sampler``'s coupling with ``interpolant``.
 
     With ``checkpoint``, the whole training state (weights, optimiser, schedule, both generators, probe rows)
@@ -226,6 +230,10 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         checkpoint: path of the resume file (kept by the caller outside any output that may be deleted).
         checkpoint_every: period in steps (0: never written, but still read).
         tag: identifies the settings; a checkpoint with another tag is ignored.
+        on_snapshot: called as ``on_snapshot(k, model)`` once ``k`` updates are done, for each ``k`` of
+            ``snapshots`` (the model in eval mode, no gradient kept); its rows are collected in
+            ``TrainResult.timeline`` (and checkpointed). It must not touch the model's weights; training is then
+            the same with or without it.
 
     The model trains on the device its parameters are on (batches are drawn on the CPU and moved there).
     """
@@ -254,6 +262,7 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         probe_gen.set_state(state["probe_gen"])
         result.probes = list(state["probes"])
         result.losses = list(state["losses"])
+        result.timeline = list(state["timeline"])
         ema = state.get("ema")
         if ema is not None:
             ema = {k: v.to(device) for k, v in ema.items()}
@@ -275,9 +284,20 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         net = model if device.type == "cpu" else copy.deepcopy(model).cpu()
         record(step, grad_variance(net, batch, config.t_bins))
 
+    snapshot_at = set(snapshots)
+
+    def snapshot(done: int) -> None:
+        if on_snapshot is None or done not in snapshot_at:
+            return
+        model.eval()
+        result.timeline.extend(on_snapshot(done, model))
+        model.train()
+
     adam = _AdamStep(opt)
     loss: Tensor = torch.tensor(float("nan"))
     for step in range(start, config.steps):
+        if step > start:
+            snapshot(step)  # ``step`` updates done (before the checkpoint, which then holds its rows)
         if path is not None and checkpoint_every and step % checkpoint_every == 0 and step > start:
             save_tensors(_state(model, opt, sched, gen, probe_gen, result, step, tag, ema), path)
         probing = bool(config.probe_every) and step % config.probe_every == 0
@@ -309,6 +329,8 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
                         ema[name].lerp_(p, 1.0 - config.ema_decay)
                     else:
                         ema[name].copy_(p)
+    if config.steps > start:
+        snapshot(config.steps)
     if config.probe_every and capture is None:
         probe(config.steps)  # with probe_batch "train" there is no step after the last update to read
     message = _not_finite(model, config.steps, start)  # the last step's gradients (no later loss shows them)

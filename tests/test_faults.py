@@ -37,7 +37,7 @@ SETTINGS: dict[str, Any] = {
     "n_pairs": 32, "n_test": 8, "noise": "constant", "width": 16, "depth": 2, "activation": "silu", "steps": 60,
     "batch_size": 16, "lr": 0.003, "lr_schedule": "cosine", "probe_every": 5, "checkpoint_every": 10,
     "probe_batch": "fresh", "probe_size": 16, "t_bins": 2, "solver": "euler", "solver_steps": [5],
-    "n_trajectories": 2, "converge_tol": 0.05, "loss_target": 0.005,
+    "n_trajectories": 2, "converge_tol": 0.05, "loss_target": 0.005, "timeline_start": 0,
 }
 
 # The child (a fork of this process, so torch is already imported): installs a kill switch, trains one cell.
@@ -721,7 +721,7 @@ def test_second_pipeline_on_the_same_folder_is_refused(
     assert "Traceback" not in other.stderr
     outputs = _outputs(workdir)
     assert {Path(p).name for p in outputs} == {"data.pt", "model.pt", "gradvar.parquet", "convergence.parquet",
-                                               "metrics.parquet", "trajectories.parquet"}
+                                               "timeline.parquet", "metrics.parquet", "trajectories.parquet"}
     assert damaged_files([workdir / p for p in outputs]) == []
 
 
@@ -764,8 +764,8 @@ def test_damaged_output_is_reported_and_remade(
     assert "a run without -n removes it" in dry.stderr and model.exists()
     run = _snakemake(workdir, TARGET)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert ("removed (convergence.parquet, gradvar.parquet, metrics.parquet, model.pt, trajectories.parquet) "
-            "to be made again") in run.stderr
+    assert ("removed (convergence.parquet, gradvar.parquet, metrics.parquet, model.pt, timeline.parquet, "
+            "trajectories.parquet) to be made again") in run.stderr
     assert re.search(r"rule train_rotation:", run.stdout + run.stderr)  # trains and evaluates the cell again
     assert _outputs(workdir) == before
 

@@ -94,7 +94,7 @@ def test_a_missing_key_is_named(key: str, owner: str) -> None:
 
 ADAM = {"steps": 7, "batch_size": 5, "lr": 0.02, "lr_schedule": "cosine"}
 PROBE = {"probe_every": 3, "probe_size": 17, "probe_batch": "fresh", "t_bins": 4, "checkpoint_every": 11,
-         "converge_tol": 0.05, "loss_target": 0.005}
+         "converge_tol": 0.05, "loss_target": 0.005, "timeline_start": 0}
 
 
 def test_adam_settings_config_has_no_probe() -> None:

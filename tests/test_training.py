@@ -344,3 +344,45 @@ def test_ema_resume_is_bit_identical(tmp_path):
 def test_ema_decay_out_of_range():
     with pytest.raises(ValueError, match="ema_decay"):
         _run_steps(2, ema_decay=1.0)
+
+
+@pytest.mark.parametrize("probe_batch", ["train", "fresh"])
+def test_snapshots_do_not_change_training_and_come_at_their_steps(tmp_path, probe_batch):
+    """The memorisation timeline evaluates the model after k updates for each k asked for (in eval mode, under
+    no gradient); the weights, probes and losses equal those of a run without it, and a run resumed from a
+    checkpoint gives the same timeline rows."""
+    from rfpipe.evaluation import snapshot_steps
+
+    sampler, ip = _translation_sampler(), Interpolant(0.05)
+    cfg = TrainConfig(steps=40, batch_size=32, lr=1e-2, probe_every=10, probe_size=16, t_bins=2,
+                      probe_batch=probe_batch)
+    seen = []
+
+    def on_snapshot(k, model):
+        seen.append((k, model.training, torch.is_grad_enabled()))
+        return [{"step": k, "w": float(next(model.parameters()).sum())}]
+
+    plain, timed = _model(), _model()
+    ref = train(plain, sampler, ip, cfg, seed=3)
+    out = train(timed, sampler, ip, cfg, seed=3, on_snapshot=on_snapshot, snapshots=snapshot_steps(40, 5))
+    assert snapshot_steps(40, 5) == [5, 10, 20, 40] and snapshot_steps(40, 0) == []
+    assert [k for k, _, _ in seen] == [5, 10, 20, 40] and not any(training for _, training, _ in seen)
+    assert _same(_weights(plain), _weights(timed)) and out.probes == ref.probes and out.losses == ref.losses
+    ckpt = tmp_path / "state.pt"
+    crashed = _model()
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_20(k, model):
+        if k == 20:
+            raise Crash
+        return on_snapshot(k, model)
+
+    with pytest.raises(Crash):
+        train(crashed, sampler, ip, cfg, seed=3, on_snapshot=crash_at_20, snapshots=[5, 10, 20, 40],
+              checkpoint=ckpt, checkpoint_every=10, tag="t")
+    again = _model()
+    resumed = train(again, sampler, ip, cfg, seed=3, on_snapshot=on_snapshot, snapshots=[5, 10, 20, 40],
+                    checkpoint=ckpt, checkpoint_every=10, tag="t")
+    assert resumed.timeline == out.timeline and _same(_weights(again), _weights(timed))

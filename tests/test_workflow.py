@@ -121,6 +121,21 @@ def test_verdict_table(run: Path) -> None:
     assert (verdicts["cells"] == 4).all() and (verdicts["cells_converged"] == rotated["converged"].sum()).all()
 
 
+def test_timeline_ends_at_the_evaluated_model(run: Path) -> None:
+    """Each rotation cell's timeline is evaluated after 20, 40 and 60 updates (timeline_start 20, 60 steps); its
+    last point is the trained model itself, so it equals the cell's final training-split metrics exactly."""
+    import pandas as pd
+
+    for cell in Sweep(load_config(run / "config/test.yaml")).experiments[EXPERIMENT].cells.values():
+        folder = _results(run) / "cells" / cell.path
+        timeline = pd.read_parquet(folder / "timeline.parquet")
+        assert sorted(timeline["step"].unique()) == [20, 40, 60] and set(timeline["split"]) == {"train"}
+        final = pd.read_parquet(folder / "metrics.parquet")
+        final = final[final["split"] == "train"].set_index(["solver_steps", "metric"])["value"]
+        last = timeline[timeline["step"] == 60].set_index(["solver_steps", "metric"])["value"]
+        assert last.to_dict() == final.loc[last.index].to_dict()
+
+
 def test_rerun_is_a_no_op_and_dry_run_clean(run: Path) -> None:
     """After a complete run, `snakemake -n` has nothing to do."""
     proc = _snakemake(run, "-n")

@@ -24,8 +24,8 @@ from rfpipe.settings import CellSettings, Settings
 __all__ = ["FLOW_CELL_OUTPUTS", "Kind", "get", "kinds", "register"]
 
 FLOW_CELL_OUTPUTS: dict[str, str] = {"model": "model.pt", "gradvar": "gradvar.parquet",
-                                     "convergence": "convergence.parquet", "metrics": "metrics.parquet",
-                                     "trajectories": "trajectories.parquet"}
+                                     "convergence": "convergence.parquet", "timeline": "timeline.parquet",
+                                     "metrics": "metrics.parquet", "trajectories": "trajectories.parquet"}
 """The outputs of a trained point-cloud cell: weights, probe log, convergence, evaluation metrics, ODE paths."""
 
 

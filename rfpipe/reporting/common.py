@@ -25,7 +25,7 @@ from rfpipe.io import atomic_path, write_text  # noqa: E402
 from rfpipe.sweep import Experiment  # noqa: E402
 
 __all__ = ["failed_cells", "label", "mark_failed_cells", "markdown_table", "mean_ci", "plot_gradvar", "read_cells",
-           "save_figure", "write_convergence",
+           "plot_timeline", "save_figure", "write_convergence",
            "summarise", "write_table"]
 
 
@@ -139,3 +139,30 @@ def write_convergence(experiment: Experiment, cells_dir: str | os.PathLike, tabl
     write_table(frame, tables / "convergence.csv", tables / "convergence.md",
                 f"{experiment.name}: convergence of every cell ({k} of {n} converged; rfpipe.convergence)")
     return frame
+
+
+def plot_timeline(experiment: Experiment, cells_dir: str | os.PathLike, path: Path) -> None:
+    """The memorisation timeline: ``closer_to_partner``, ``pair_recovery`` and the L2 gap ``l2_to_ot -
+    l2_to_training_partner`` (> 0: nearer the training partner) of the training sources over training ``step``
+    (log scale), by sigma (95 % CI over seeds), one line style per coupling, one row per setting (grid values but
+    coupling, sigma and seed), at the largest ``solver_steps``."""
+    frame = read_cells(experiment, cells_dir, "timeline.parquet")
+    if frame.empty:
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no timeline (timeline_start: 0)", ha="center", va="center")
+        save_figure(fig, path)
+        return
+    axes = list(experiment.axes)
+    frame = frame[frame["solver_steps"] == frame["solver_steps"].max()]
+    wide = frame.pivot_table(index=[*axes, "step"], columns="metric", values="value").reset_index()
+    wide["l2_gap"] = wide["l2_to_ot"] - wide["l2_to_training_partner"]
+    long = wide.melt(id_vars=[*axes, "step"], value_vars=["closer_to_partner", "pair_recovery", "l2_gap"],
+                     var_name="metric", value_name="value")
+    setting_axes = [a for a in axes if a not in ("coupling", "sigma", "seed")]
+    long["setting"] = label(long, setting_axes)
+    grid = sns.relplot(data=long, kind="line", x="step", y="value", hue="sigma", style="coupling", col="metric",
+                       row="setting" if setting_axes else None, errorbar=("ci", 95), seed=0, palette="viridis",
+                       markers=True, height=2.6, aspect=1.3, facet_kws={"sharey": False})
+    grid.set(xscale="log")
+    save_figure(grid.figure, path)

@@ -115,5 +115,5 @@ def run_cell(settings: ImagesSettings, inputs: dict[str, str], outputs: dict[str
              checkpoint: str | None = None) -> None:
     """Train the cell on ``inputs["data"]``, then evaluate it."""
     train_cell(settings, inputs["data"], outputs["model"], outputs["gradvar"], outputs["convergence"],
-               checkpoint=checkpoint)
+               checkpoint=checkpoint, timeline=outputs["timeline"])
     evaluate(settings, inputs["data"], outputs["model"], outputs["metrics"], outputs["samples"], outputs["grid"])

@@ -40,7 +40,8 @@ import seaborn as sns
 import torch
 
 from rfpipe.io import load_tensors
-from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_convergence, write_table
+from rfpipe.reporting.common import (plot_gradvar, plot_timeline, read_cells, save_figure, summarise,
+                                     write_convergence, write_table)
 from rfpipe.reporting.reference import reported_value
 from rfpipe.reporting.verdict import all_converged, decide, one_sided, significant
 from rfpipe.kinds.images import KIND
@@ -200,6 +201,7 @@ def report_images(experiment: Experiment, cells_dir: str | os.PathLike, tables_d
     save_figure(grid.figure, figures / "l2.png")
     plot_image_grid(experiment, cells_dir, figures / "image_grid.png", verdict_sigma=report_st.verdict_sigma)
     plot_gradvar(gradvar, axes, figures / "gradvar.png")
+    plot_timeline(experiment, cells_dir, figures / "timeline.png")
     plt.close("all")
 
 

@@ -60,5 +60,5 @@ def run_cell(settings: MixtureSettings, inputs: dict[str, str], outputs: dict[st
              checkpoint: str | None = None) -> None:
     """Train the cell on ``inputs["data"]``, then evaluate it."""
     train_cell(settings, inputs["data"], outputs["model"], outputs["gradvar"], outputs["convergence"],
-               checkpoint=checkpoint)
+               checkpoint=checkpoint, timeline=outputs["timeline"])
     evaluate(settings, inputs["data"], outputs["model"], outputs["metrics"], outputs["trajectories"])

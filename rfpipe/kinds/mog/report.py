@@ -26,7 +26,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from rfpipe.reporting.common import plot_gradvar, read_cells, save_figure, summarise, write_convergence, write_table
+from rfpipe.reporting.common import (plot_gradvar, plot_timeline, read_cells, save_figure, summarise,
+                                     write_convergence, write_table)
 from rfpipe.reporting.reference import reported_value
 from rfpipe.reporting.verdict import all_converged, decide, one_sided, significant
 from rfpipe.kinds.mog import KIND
@@ -94,6 +95,7 @@ def report_mog(experiment: Experiment, cells_dir: str | os.PathLike, tables_dir:
     grid.set(yscale="symlog")
     save_figure(grid.figure, figures / "mmd.png")
     plot_gradvar(gradvar, axes, figures / "gradvar.png")
+    plot_timeline(experiment, cells_dir, figures / "timeline.png")
     plt.close("all")
 
 

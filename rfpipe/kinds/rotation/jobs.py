@@ -52,5 +52,5 @@ def run_cell(settings: RotationSettings, inputs: dict[str, str], outputs: dict[s
              checkpoint: str | None = None) -> None:
     """Train the cell on ``inputs["data"]``, then evaluate it (the files of the kind's ``cell_outputs``)."""
     train_cell(settings, inputs["data"], outputs["model"], outputs["gradvar"], outputs["convergence"],
-               checkpoint=checkpoint)
+               checkpoint=checkpoint, timeline=outputs["timeline"])
     evaluate(settings, inputs["data"], outputs["model"], outputs["metrics"], outputs["trajectories"])

@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from rfpipe.reporting.common import (label, plot_gradvar, read_cells, save_figure, summarise, write_convergence,
-                                     write_table)
+from rfpipe.reporting.common import (label, plot_gradvar, plot_timeline, read_cells, save_figure, summarise,
+                                     write_convergence, write_table)
 from rfpipe.reporting.verdict import all_converged, decide, one_sided
 from rfpipe.kinds.rotation import KIND
 from rfpipe.layout import ExperimentLayout
@@ -165,6 +165,7 @@ def report_rotation(experiment: Experiment, cells_dir: str | os.PathLike, tables
     sigmas = [s for s in (0.0, verdict_sigma) if s in set(traj["sigma"])]
     plot_trajectories(traj, axes, sigmas, figures / "trajectories.png")
     plot_memorisation_map(metrics, axes, figures / "memorisation_map.png")
+    plot_timeline(experiment, cells_dir, figures / "timeline.png")
 
 
 def report(experiment: Experiment, layout: ExperimentLayout) -> None:
