@@ -131,11 +131,13 @@ class EMATrainSettings(TrainSettings):
 
 @dataclasses.dataclass(frozen=True)
 class MLPSettings(Settings):
-    """The MLP velocity network v_theta([x, t]) (:class:`rfpipe.models.MLP`)."""
+    """The MLP velocity network v_theta([x, t, phi(t)]) (:class:`rfpipe.models.MLP`; ``time_features`` K Fourier
+    frequencies in phi, 0: none)."""
 
     width: int
     depth: int
     activation: str
+    time_features: int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,7 @@ SETTINGS: dict[str, Any] = {
     "batch_size": 16, "lr": 0.003, "lr_schedule": "cosine", "probe_every": 5, "checkpoint_every": 10,
     "probe_batch": "fresh", "probe_size": 16, "t_bins": 2, "solver": "euler", "solver_steps": [5],
     "n_trajectories": 2, "converge_tol": 0.05, "loss_target": 0.005, "timeline_start": 0,
+    "time_features": 0,
 }
 
 # The child (a fork of this process, so torch is already imported): installs a kill switch, trains one cell.
