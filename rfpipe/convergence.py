@@ -27,17 +27,18 @@ import pyarrow as pa
 __all__ = ["CONVERGENCE_SCHEMA", "Convergence", "convergence"]
 
 CONVERGENCE_SCHEMA = pa.schema([
-    ("steps", pa.int64()), ("final_loss", pa.float64()), ("loss_change", pa.float64()),
-    ("converge_tol", pa.float64()), ("loss_target", pa.float64()), ("converged", pa.bool_()),
+    ("updates", pa.int64()), ("final_loss", pa.float64()), ("loss_change", pa.float64()), ("converged", pa.bool_()),
 ])
-"""A cell's ``convergence.parquet``: one row, the criterion's inputs, thresholds and outcome."""
+"""A cell's ``convergence.parquet``: one row, the criterion's values and outcome (its thresholds are the cell's
+settings ``converge_tol`` and ``loss_target``; no column shares a setting's name, so a sweep reads it with
+its grid axes as partition columns)."""
 
 
 @dataclass(frozen=True)
 class Convergence:
-    """The criterion of the module docstring evaluated on one training run."""
+    """The criterion of the module docstring evaluated on one training run of ``updates`` steps."""
 
-    steps: int
+    updates: int
     final_loss: float
     loss_change: float
     converge_tol: float
@@ -45,8 +46,9 @@ class Convergence:
     converged: bool
 
     def row(self) -> dict[str, float | int | bool]:
-        return {"steps": self.steps, "final_loss": self.final_loss, "loss_change": self.loss_change,
-                "converge_tol": self.converge_tol, "loss_target": self.loss_target, "converged": self.converged}
+        """The row of :data:`CONVERGENCE_SCHEMA`."""
+        return {"updates": self.updates, "final_loss": self.final_loss, "loss_change": self.loss_change,
+                "converged": self.converged}
 
 
 def _window_mean(losses: Sequence[float], end: int, width: int) -> float:

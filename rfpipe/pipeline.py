@@ -158,7 +158,8 @@ def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.
     logs = (gradvar, convergence) if timeline is None else (gradvar, convergence, timeline)
     if checkpoint is not None and _trained(tag, model, *logs):
         log.info("%s: already trained with these settings, not training again", cell_name(model))
-        return Convergence(**pq.read_table(convergence).to_pylist()[0])
+        row = pq.read_table(convergence).to_pylist()[0]
+        return Convergence(**row, converge_tol=settings.train.converge_tol, loss_target=settings.train.loss_target)
     paired = PairedData.load(data)
     sampler = PairSampler(paired.train.x_0, paired.train.x_1, kinds.get(settings.kind).couplings[settings.coupling])
     interpolant = Interpolant(settings.sigma, settings.noise)

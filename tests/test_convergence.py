@@ -55,3 +55,28 @@ def test_an_unconverged_cell_takes_the_verdict_whatever_the_evidence() -> None:
     assert all_converged(frame, {"coupling": "rotated", "sigma": (0.0, 0.05), "seed": [0, 1]}) == (False, 3, 4)
     assert all_converged(frame, {"coupling": "independent"}) == (False, 0, 0)  # no cell: nothing converged
     assert all_converged(None, {"coupling": "rotated"}) == (True, 0, 0)
+
+
+def test_convergence_table_of_a_sweep_over_steps(tmp_path) -> None:
+    """A sweep whose grid has ``steps`` (the paper's rotation map does) reads every cell's record beside its grid
+    values: the record shares no column name with a setting."""
+    import pyarrow as pa
+
+    from rfpipe.config import validate_config
+    from rfpipe.convergence import CONVERGENCE_SCHEMA
+    from rfpipe.io import write_parquet
+    from rfpipe.reporting.common import write_convergence
+    from rfpipe.sweep import Sweep
+
+    exp = Sweep(validate_config({"experiments": {"r": {"kind": "rotation", "grid": {
+        "steps": [100, 300], "sigma": [0.0], "coupling": ["rotated"], "seed": [0, 1]}}}})).experiments["r"]
+    assert not set(CONVERGENCE_SCHEMA.names) & set(exp.cells[next(iter(exp.cells))].settings)
+    for cell in exp.cells.values():
+        steps = cell.settings["steps"]
+        record = convergence([1.0 / (1 + s) for s in range(steps)], 0.0, 2, 0.05, 0.005)
+        write_parquet(pa.Table.from_pylist([record.row()], schema=CONVERGENCE_SCHEMA),
+                      tmp_path / "cells" / cell.path / "convergence.parquet")
+    (tmp_path / "tables").mkdir()
+    frame = write_convergence(exp, tmp_path / "cells", tmp_path / "tables")
+    assert list(frame["steps"]) == [100, 100, 300, 300] and list(frame["updates"]) == [100, 100, 300, 300]
+    assert "0 of 4 converged" in (tmp_path / "tables" / "convergence.md").read_text()

@@ -134,7 +134,7 @@ def write_convergence(experiment: Experiment, cells_dir: str | os.PathLike, tabl
     ``tables/convergence.{csv,md}``, one row per cell in grid order; returns the frame (for the verdicts)."""
     frame = read_cells(experiment, cells_dir, "convergence.parquet")
     axes = list(experiment.axes)
-    frame = frame[[*axes, "steps", "final_loss", "loss_change", "converge_tol", "loss_target", "converged"]]
+    frame = frame[[*axes, "updates", "final_loss", "loss_change", "converged"]]
     n, k = len(frame), int(frame["converged"].sum())
     write_table(frame, tables / "convergence.csv", tables / "convergence.md",
                 f"{experiment.name}: convergence of every cell ({k} of {n} converged; rfpipe.convergence)")
