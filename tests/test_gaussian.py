@@ -38,6 +38,12 @@ def test_rotated_coupling_keeps_the_target_marginal(angle: float, cov: str) -> N
     a = pair.coupling("rotated", angle).matrix
     torch.testing.assert_close(a @ a.T, pair.cov)
     assert float((a - pair.coupling("ot", 0.0).matrix).abs().max()) > 0.1
+    # and R is the rotation by exactly ``angle`` in the (e_1, e_2) plane, the identity elsewhere
+    r = torch.linalg.solve(pair.coupling("ot", 0.0).matrix, a)  # M^{-1/2} A = R
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    want = torch.eye(4, dtype=r.dtype)
+    want[:2, :2] = torch.tensor([[c, -s], [s, c]], dtype=r.dtype)
+    torch.testing.assert_close(r, want)
 
 
 def _residual_norm(pair: GaussianPair, field: str, angle: float, interpolant: Interpolant, t: torch.Tensor
