@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -132,3 +133,60 @@ def test_load_tensors_runs_no_code(tmp_path):
         load_tensors(path)
     assert not marker.exists()
 
+
+
+def _writer(pt: Path, parquet: Path, ready: int) -> None:
+    """The child: write versions k = 1, 2, ... of a 16 MB tensor file and a ~10 MB Parquet file, for ever; say
+    so on ``ready`` once version 1 of both is whole."""
+    base = torch.arange(4 * 2**20, dtype=torch.float32)
+    k = 0
+    while True:
+        k += 1
+        save_tensors({"x": base + k, "k": k}, pt)
+        write_parquet(pa.table({"k": pa.array([k] * 2**20, pa.int64()), "v": pa.array(range(2**20), pa.int64())}),
+                      parquet)
+        if k == 1:
+            os.write(ready, b"go\n")
+
+
+def test_sigkilled_writer_leaves_the_destination_whole(tmp_path):
+    """A real writer (rfpipe.io, files of tens of MB, in a forked child) SIGKILLed at 15 seeded moments: after each
+    kill each destination is whole and readable (one complete version, never a mix or a truncation),
+    leftover temporary files are only dot-files the readers never see, and a rerun completes."""
+    import random
+    import signal
+
+    from rfpipe.integrity import check_file, damaged_outputs
+
+    pt, parquet = tmp_path / "cells" / "c" / "big.pt", tmp_path / "cells" / "c" / "big.parquet"
+    rng = random.Random(20261202)
+    for _ in range(15):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child never returns
+            try:
+                os.close(read_end)
+                _writer(pt, parquet, write_end)
+            finally:
+                os._exit(1)
+        os.close(write_end)
+        assert os.read(read_end, 3) == b"go\n"  # version 1 is whole: the kill lands during later writes
+        os.close(read_end)
+        time_left = rng.uniform(0.0, 0.6)
+        deadline = os.times().elapsed + time_left
+        while os.times().elapsed < deadline:  # a seeded moment of the writer's loop, not a race to win
+            pass
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        for path in (pt, parquet):
+            assert check_file(path) is None, path  # present (version 1 at least) and whole
+        data = load_tensors(pt)
+        k = int(data["k"])
+        assert torch.equal(data["x"], torch.arange(4 * 2**20, dtype=torch.float32) + k)
+        column = pq.read_table(parquet).column("k").to_pylist()
+        assert len(column) == 2**20 and len(set(column)) == 1
+        leftovers = [p.name for p in pt.parent.iterdir() if p.name not in (pt.name, parquet.name)]
+        assert all(name.startswith(".") and name.endswith(".tmp") for name in leftovers), leftovers
+        assert damaged_outputs([tmp_path]) == []  # the start-up scan skips the dot-files
+    save_tensors({"x": torch.zeros(3), "k": 0}, pt)  # a rerun writes the file whole
+    assert int(load_tensors(pt)["k"]) == 0
