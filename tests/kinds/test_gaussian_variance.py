@@ -66,3 +66,24 @@ def test_gaussian_rows(paper_run) -> None:
         want = verdicts[verdicts["claim"] == claim]["verdict"].value_counts().to_dict()
         line = next(s for s in claim_summary(frame) if s.startswith(f"- **{claim}**"))
         assert f"reproduced in {want.get('reproduced', 0)} of {sum(want.values())} tests" in line
+
+
+def _c1_rows(zero: list[float], noisy: list[float]) -> pd.DataFrame:
+    """Whole-t output-space rows of one field on its own pairs: traces per repetition at sigma 0 and 0.05."""
+    rows = [{"field": "ot", "coupling": "ot", "sigma": sigma, "seed": 0, "rep": rep, "space": "output",
+             "t_bin": None, "grad_var_trace": trace}
+            for sigma, traces in ((0.0, zero), (0.05, noisy)) for rep, trace in enumerate(traces)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("zero,noisy,verdict", [
+    ([0.0, 1e-14, 0.0], [0.3, 0.2, 0.4], "reproduced"),
+    ([0.0, 1e-3, 0.0], [0.3, 0.2, 0.4], "not reproduced"),  # a repetition at sigma = 0 above zero_tol
+    ([0.0, 0.0, 0.0], [0.3, 0.0, 0.4], "not reproduced"),  # a repetition at sigma > 0 at zero
+    ([0.0, 0.0, 0.0], [], "inconclusive"),  # no sigma > 0 in the grid
+])
+def test_c1_rule_each_outcome(zero: list[float], noisy: list[float], verdict: str) -> None:
+    """C1's threshold rule on designed traces (zero_tol 1e-12): each of its three outcomes."""
+    frame = _c1_rows(zero, noisy)
+    out = gaussian_verdicts(frame, [], 1e-12, 0.01)
+    assert list(out[out["claim"] == "C1"]["verdict"]) == [verdict]
