@@ -31,6 +31,17 @@ def test_c8_rule() -> None:
     assert c8_verdicts(mixed, [], 0.01)["verdict"].tolist() == ["inconclusive"]
 
 
+def test_c8_needs_two_seeds_and_says_when_nothing_tested_it() -> None:
+    """One seed is no evidence (inconclusive, as in every rule); a setting without OT cells at sigma = 0 has a C8
+    row, inconclusive, instead of none."""
+    one = _frame({("ot", 0.0): [[0.1, 0.001, 0.002]]})
+    assert c8_verdicts(one, [], 0.01)["verdict"].tolist() == ["inconclusive"]
+    untested = _frame({("independent", 0.0): [[0.5, 0.2, 0.1]] * 2, ("ot", 0.05): [[0.1, 0.001, 0.002]] * 2})
+    out = c8_verdicts(untested, [], 0.01)
+    claim = out[out["claim"] == "C8"]
+    assert len(claim) == 1 and claim["verdict"].iloc[0] == "inconclusive" and claim["stalls"].iloc[0] == "untested"
+
+
 def test_reflow_rows(paper_run) -> None:
     """The C8 verdict on the ot start at sigma = 0; the other starts and sigmas are context without a verdict."""
     root, _, frame = paper_run

@@ -35,7 +35,9 @@ __all__ = ["c8_verdicts", "report_reflow", "paper_rows", "report"]
 
 def c8_verdicts(frame: pd.DataFrame, setting_axes: list[str], stall_tol: float) -> pd.DataFrame:
     """One row per setting, start coupling and sigma: the largest relative shift after round 0, the verdict
-    (the claim's verdict is the row with coupling ``ot`` and sigma 0; the others are context)."""
+    (the claim's verdict is the row with coupling ``ot`` and sigma 0; the others are context). Like every rule it
+    needs two seeds; a setting without ``ot`` cells at sigma 0 gets a C8 row ``inconclusive`` (nothing tested
+    the claim there)."""
     rel = frame[(frame["metric"] == "relative_shift") & (frame["round"] >= 1)]
     rows = []
     for key, group in rel.groupby([*setting_axes, "coupling", "sigma"], sort=True):
@@ -45,13 +47,18 @@ def c8_verdicts(frame: pd.DataFrame, setting_axes: list[str], stall_tol: float) 
         stalled = (per_round <= stall_tol).all(axis=None)
         moved = (per_round > stall_tol).all(axis=0).any()
         claim_row = setting["coupling"] == "ot" and setting["sigma"] == 0.0
-        # a threshold rule, no test: one seed is evidence enough
-        verdict = decide([stalled], [moved], int(per_round.shape[0]), min_n=1)
+        # a threshold rule, no test: in every seed and round; at least two seeds, as every rule asks
+        verdict = decide([stalled], [moved], int(per_round.shape[0]))
         rows.append({"claim": "C8" if claim_row else "C8 (context)", "paper_item": "Lemma 2", **setting,
                      "n_seeds": int(per_round.shape[0]), "max_relative_shift": float(per_round.max(axis=None)),
                      "mean_relative_shift_round1": float(per_round[1].mean()), "stall_tol": stall_tol,
                      "stalls": "yes" if stalled else ("no" if moved else "mixed"),
                      "verdict": verdict if claim_row else None})
+    tested = {tuple(r[a] for a in setting_axes) for r in rows if r["claim"] == "C8"}
+    for key in sorted({tuple(r[a] for a in setting_axes) for r in rows} - tested):
+        rows.append({"claim": "C8", "paper_item": "Lemma 2", **dict(zip(setting_axes, key)), "coupling": "ot",
+                     "sigma": 0.0, "n_seeds": 0, "stall_tol": stall_tol, "stalls": "untested",
+                     "verdict": decide([False], [False], 0)})
     return pd.DataFrame(rows)
 
 
