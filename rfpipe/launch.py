@@ -330,8 +330,9 @@ def wait(job: submitit.Job, target: str = "the job") -> Any:
 
 
 def run(target: str, kwargs: dict[str, Any], *, executor: str = "local", resources: SlurmResources | None = None,
-        log_dir: str | os.PathLike, job_name: str | None = None) -> None:
-    """Run ``target(**kwargs)`` here (``executor="local"``) or as a Slurm job (``"slurm"``) and wait for it.
+        log_dir: str | os.PathLike, job_name: str | None = None) -> Any:
+    """Run ``target(**kwargs)`` here (``executor="local"``) or as a Slurm job (``"slurm"``), wait for it and
+    return its result.
 
     Local: the target's exceptions propagate as they are. Slurm: failures raise :class:`LaunchError`
     carrying Slurm's or the job's message; inside an allocation (``SLURM_JOB_ID`` set) the call runs
@@ -342,12 +343,11 @@ def run(target: str, kwargs: dict[str, Any], *, executor: str = "local", resourc
     if executor == "slurm" and not in_allocation():
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         job = submit(target, kwargs, resources=resources, log_dir=log_dir, job_name=job_name)
-        wait(job, target)
-        return
+        return wait(job, target)
     if executor == "slurm":
         log.info("inside Slurm job %s: running %s in-process", os.environ["SLURM_JOB_ID"], target)
     fn = resolve(target)
-    fn(**_check_kwargs(target, kwargs))
+    return fn(**_check_kwargs(target, kwargs))
 
 
 # ---- helpers -------------------------------------------------------------------------------------------
