@@ -854,3 +854,21 @@ def test_structural_check_finds_truncation(tmp_path: Path, kind: str) -> None:
         path.write_bytes(data[:cut])
         assert check_file(path, full=False) is not None, cut
     assert damaged_files([path], full_max=1) == [(path, check_file(path, full=False))]
+
+
+def test_startup_scan_reads_the_experiments_own_parquet_and_never_a_temporary(tmp_path: Path) -> None:
+    """The start-up scan checks an experiment's own Parquet files (variance.parquet at its top) as well as its
+    cells and data, and never reads a temporary (a dot-file left by a killed writer), damaged or not."""
+    from rfpipe.integrity import damaged_outputs
+
+    root = tmp_path / "gaussian"
+    root.mkdir()
+    write_parquet(pa.table({"rep": list(range(1000))}), root / "variance.parquet")
+    assert damaged_outputs([root]) == []
+    whole = (root / "variance.parquet").read_bytes()
+    (root / "variance.parquet").write_bytes(whole[: len(whole) // 2])
+    (root / ".variance.parquet.x1.tmp").write_bytes(whole[:100])  # a killed writer's leftover
+    cell = root / "cells" / "seed=0"
+    cell.mkdir(parents=True)
+    (cell / ".model.pt.y2.tmp").write_bytes(b"PK\x03\x04 not a whole zip")
+    assert [p.name for p, _ in damaged_outputs([root])] == ["variance.parquet"]
