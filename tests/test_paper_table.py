@@ -224,3 +224,19 @@ def test_front_figures() -> None:
     assert names(front_figures(default, n=1)) == [("rotation", "trajectories")]
     assert front_figures([]) == []
 
+
+
+def test_claim_summary_counts_unconverged_tests_apart() -> None:
+    """Tests whose training did not converge are no verdict on the claim: counted apart, never in 'of N'."""
+    import pandas as pd
+
+    def frame(verdicts):
+        return pd.DataFrame({"claim": "C4", "experiment": "rot", "unit": [f"u{i}" for i in range(len(verdicts))],
+                             "setting": "s", "verdict": verdicts})
+
+    (line,) = [s for s in claim_summary(frame(["reproduced", "not converged", "not reproduced"]))
+               if s.startswith("- **C4**")]
+    assert line.startswith("- **C4** (Counter Example 1, Figure 6): reproduced in 1 of 2 tests (not reproduced 1); "
+                           "not converged 1 (")
+    (line,) = [s for s in claim_summary(frame(["not converged"] * 3)) if s.startswith("- **C4**")]
+    assert "no verdict: not converged in all 3 tests" in line and "reproduced in" not in line

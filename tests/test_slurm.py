@@ -273,8 +273,10 @@ def test_training_cell_requeued_equals_uninterrupted(tmp_path, request):
     settings = cell.settings
     data = tmp_path / "data.pt"
     data_job(experiment.data_settings(cell.data_path), {}, str(data))
-    outputs = ("model.pt", "gradvar.parquet", "metrics.parquet", "trajectories.parquet")
-    files = {name: {"outputs": {f.split(".")[0]: str(tmp_path / name / f) for f in outputs},
+    from rfpipe import kinds
+
+    outputs = kinds.get("rotation").cell_outputs  # every file of the cell's job
+    files = {name: {"outputs": {k: str(tmp_path / name / f) for k, f in outputs.items()},
                     "checkpoint": str(tmp_path / name / "state.pt"), "log": str(tmp_path / name / "train.log")}
              for name in ("plain", "requeued")}
     for name in files:
@@ -299,6 +301,8 @@ def test_training_cell_requeued_equals_uninterrupted(tmp_path, request):
     plain = pq.read_table(files["plain"]["outputs"]["gradvar"])
     requeued = pq.read_table(paths["outputs"]["gradvar"])
     assert requeued.equals(plain)
+    convergence = [pq.read_table(f["outputs"]["convergence"]) for f in (files["plain"], paths)]
+    assert convergence[0].equals(convergence[1])  # every step's loss came through the requeue
     steps = requeued.column("step").to_pylist()
     whole = [s for s, b in zip(steps, requeued.column("t_bin").to_pylist()) if b is None]
     assert whole == list(range(0, 6000, 100))  # the training batch before each probed step's update

@@ -288,6 +288,10 @@ def claim_summary(frame: pd.DataFrame, claims: Iterable[str] = CLAIMS) -> list[s
         others = ", ".join(f"{word} {int(counts[word])}" for word in judged if counts.get(word, 0))
         others += "".join(f", {word} {int(c)}" for word, c in counts.items() if word not in VERDICTS)
         word = "test" if n == 1 else "tests"
+        if n == 0:
+            lines.append(f"- {head}: no verdict: not converged in all {unconverged} tests (training did not reach "
+                         f"its criterion); experiments: {experiments}.")
+            continue
         apart = (f"; not converged {unconverged} (training did not reach its criterion: no verdict)"
                  if unconverged else "")
         lines.append(f"- {head}: reproduced in {rep} of {n} {word}" + (f" ({others})" if others else "") + apart
