@@ -239,4 +239,4 @@ def test_claim_summary_counts_unconverged_tests_apart() -> None:
     assert line.startswith("- **C4** (Counter Example 1, Figure 6): reproduced in 1 of 2 tests (not reproduced 1); "
                            "not converged 1 (")
     (line,) = [s for s in claim_summary(frame(["not converged"] * 3)) if s.startswith("- **C4**")]
-    assert "no verdict: not converged in all 3 tests" in line and "reproduced in" not in line
+    assert "no verdict: 3 of 3 tests not converged" in line and "reproduced in" not in line

@@ -289,8 +289,9 @@ def claim_summary(frame: pd.DataFrame, claims: Iterable[str] = CLAIMS) -> list[s
         others += "".join(f", {word} {int(c)}" for word, c in counts.items() if word not in VERDICTS)
         word = "test" if n == 1 else "tests"
         if n == 0:
-            lines.append(f"- {head}: no verdict: not converged in all {unconverged} tests (training did not reach "
-                         f"its criterion); experiments: {experiments}.")
+            tests_word = "test" if unconverged == 1 else "tests"
+            lines.append(f"- {head}: no verdict: {unconverged} of {unconverged} {tests_word} not converged (training "
+                         f"did not reach its criterion); experiments: {experiments}.")
             continue
         apart = (f"; not converged {unconverged} (training did not reach its criterion: no verdict)"
                  if unconverged else "")
