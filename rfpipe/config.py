@@ -20,8 +20,8 @@ import yaml
 from rfpipe import kinds
 from rfpipe.solvers import solver_hits_half
 
-__all__ = ["GRID_AXES", "ConfigError", "check_odd_steps", "check_probe", "load_config", "load_schema",
-           "validate_config", "values"]
+__all__ = ["GRID_AXES", "ConfigError", "check_flow_cell", "check_odd_steps", "check_probe", "load_config",
+           "load_schema", "validate_config", "values"]
 
 GRID_AXES: tuple[str, ...] = ("coupling", "sigma", "seed")
 """The axes every grid must have, in the order they close a cell path (``.../coupling=/sigma=/seed=``)."""
@@ -98,6 +98,13 @@ def check_odd_steps(where: str, settings: dict[str, Any], grid: dict[str, list[A
                 if solver in ("euler", "heun") and solver_hits_half(solver, steps):
                     raise ConfigError(f"{where}.solver_steps: {steps} is even; solver {solver} then evaluates "
                                       f"the field at t = 1/2 (singular for angle 180); use odd step counts")
+
+
+def check_flow_cell(where: str, settings: dict[str, Any], grid: dict[str, list[Any]], check_data: bool) -> None:
+    """The cross-key rules of an MLP cell evaluated by a fixed-step solver: :func:`check_odd_steps` and
+    :func:`check_probe` (a kind's ``check``)."""
+    check_odd_steps(where, settings, grid)
+    check_probe(where, settings, grid)
 
 
 def check_probe(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]) -> None:

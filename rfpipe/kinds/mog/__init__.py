@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rfpipe.config import check_odd_steps, check_probe
+from rfpipe.config import check_flow_cell
 from rfpipe.kinds import FLOW_CELL_OUTPUTS, Kind, register
 from rfpipe.settings import CellSettings, MLPSettings, Settings, TrainSettings
 
@@ -54,11 +54,6 @@ class MixtureReport(Settings):
     alpha: float
 
 
-def _check(where: str, settings: dict, grid: dict, check_data: bool) -> None:
-    check_odd_steps(where, settings, grid)
-    check_probe(where, settings, grid)
-
-
 KIND = register(Kind(
     name="mog",
     settings=MixtureSettings,
@@ -71,6 +66,6 @@ KIND = register(Kind(
     key_figures=lambda axes: ("mmd",),
     has_model=True,
     couplings={"paired": "paired", "independent": "independent"},
-    check=_check,
+    check=check_flow_cell,
     report_settings=MixtureReport,
 ))

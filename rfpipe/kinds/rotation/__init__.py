@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rfpipe.config import check_odd_steps, check_probe
+from rfpipe.config import check_flow_cell
 from rfpipe.kinds import FLOW_CELL_OUTPUTS, Kind, register
 from rfpipe.settings import CellSettings, MLPSettings, Settings, TrainSettings
 
@@ -55,11 +55,6 @@ class RotationReport(Settings):
     verdict_sigma: float
 
 
-def _check(where: str, settings: dict, grid: dict, check_data: bool) -> None:
-    check_odd_steps(where, settings, grid)
-    check_probe(where, settings, grid)
-
-
 KIND = register(Kind(
     name="rotation",
     settings=RotationSettings,
@@ -72,6 +67,6 @@ KIND = register(Kind(
     key_figures=lambda axes: ("memorisation_map",) if "n_pairs" in axes else ("trajectories",),
     has_model=True,
     couplings={"rotated": "paired", "independent": "independent"},
-    check=_check,
+    check=check_flow_cell,
     report_settings=RotationReport,
 ))
