@@ -7,13 +7,14 @@ From the batch losses l_s of steps s = 0 .. T - 1 (each step's training loss, be
     final_loss  = L(T)                          the smoothed loss at the end of training
     loss_change = (L(ceil(0.8 T)) - L(T)) / L(T)  its relative fall over the last fifth of training
 
-    converged  <=>  loss_change <= converge_tol   and, for sigma = 0 (whose minimum is 0),
+    converged  <=>  loss_change <= converge_tol   and, where the minimum is 0 (sigma = 0 on a fixed pairing),
                     final_loss / D <= loss_target           (D: coordinates of one sample, 2 for the rotation)
 
 A loss still falling by more than ``converge_tol`` over the last fifth has not reached its minimiser; at
 sigma = 0 the minimum is 0 (Proposition 2: the minimiser reproduces the training pairs), so a flat but high
 loss is a stalled optimisation, not a minimiser. At sigma > 0 the minimum is positive (the noise's irreducible
-variance) and only the flatness is asked for.
+variance), and so it is for a coupling that re-pairs every batch (``independent``: the minimum is the conditional
+variance of x_1 - x_0 given x_t); there only the flatness is asked for.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def _window_mean(losses: Sequence[float], end: int, width: int) -> float:
     return math.fsum(part) / len(part) if part else math.nan
 
 
-def convergence(losses: Sequence[float], sigma: float, dim: int, converge_tol: float,
+def convergence(losses: Sequence[float], zero_minimum: bool, dim: int, converge_tol: float,
                 loss_target: float) -> Convergence:
     """The criterion on the per-step batch ``losses`` (summed over the ``dim`` coordinates of a sample) of a run
-    with interpolant noise ``sigma``."""
+    whose objective has minimum 0 (``zero_minimum``: sigma = 0 on a fixed pairing) or a positive one."""
     steps = len(losses)
     if steps == 0:
         return Convergence(0, math.nan, math.nan, converge_tol, loss_target, False)
@@ -68,5 +69,5 @@ def convergence(losses: Sequence[float], sigma: float, dim: int, converge_tol: f
     before = _window_mean(losses, math.ceil(0.8 * steps), width)
     change = (before - final) / final if final > 0 else (0.0 if before == final else math.inf)
     flat = change <= converge_tol
-    low = sigma > 0 or final / dim <= loss_target
+    low = not zero_minimum or final / dim <= loss_target
     return Convergence(steps, final, change, converge_tol, loss_target, bool(flat and low))

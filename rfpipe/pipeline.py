@@ -161,7 +161,8 @@ def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.
         row = pq.read_table(convergence).to_pylist()[0]
         return Convergence(**row, converge_tol=settings.train.converge_tol, loss_target=settings.train.loss_target)
     paired = PairedData.load(data)
-    sampler = PairSampler(paired.train.x_0, paired.train.x_1, kinds.get(settings.kind).couplings[settings.coupling])
+    pairing = kinds.get(settings.kind).couplings[settings.coupling]
+    sampler = PairSampler(paired.train.x_0, paired.train.x_1, pairing)
     interpolant = Interpolant(settings.sigma, settings.noise)
     config = settings.train.config()
     net = build_model(settings)
@@ -180,7 +181,8 @@ def train_cell(settings: CellSettings, data: str | os.PathLike, model: str | os.
                        snapshots=snapshot_steps(config.steps, settings.train.timeline_start))
     log.info("trained %d steps in %.1f s, final batch loss %.4g", config.steps, time.perf_counter() - start,
              result.final_loss)
-    converged = criterion(result.losses, settings.sigma, paired.train.x_0[0].numel(), settings.train.converge_tol,
+    zero_minimum = settings.sigma == 0 and pairing == "paired"
+    converged = criterion(result.losses, zero_minimum, paired.train.x_0[0].numel(), settings.train.converge_tol,
                           settings.train.loss_target)
     log.info("convergence: smoothed loss %.4g, fell %.3g over the last fifth: %s", converged.final_loss,
              converged.loss_change, "converged" if converged.converged else "NOT converged")

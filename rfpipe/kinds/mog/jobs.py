@@ -12,7 +12,7 @@ from rfpipe.data import PairedData, mixture_data
 from rfpipe.evaluation import METRICS_SCHEMA, TRAJECTORY_SCHEMA, endpoints, metric_rows, paired_metrics, path_rows
 from rfpipe.io import write_parquet
 from rfpipe.kinds.mog import MixtureData, MixtureSettings
-from rfpipe.mmd import mmd
+from rfpipe.mmd import mmd, mmd2_biased
 from rfpipe.models import MLP
 from rfpipe.pipeline import load_model, train_cell
 
@@ -38,9 +38,12 @@ def network(settings: MixtureSettings) -> MLP:
 def evaluate(settings: MixtureSettings, data: str | os.PathLike, model: str | os.PathLike,
              metrics: str | os.PathLike, trajectories: str | os.PathLike) -> None:
     """Per ``solver_steps``: on the training split the endpoint metrics of :mod:`rfpipe.evaluation` and
-    ``memorisation_mmd`` (endpoints against the training targets); on the test split ``generalisation_mmd``
-    (fresh sources' endpoints against fresh target samples: they are unpaired); both the unbiased MMD^2 of
-    :func:`rfpipe.mmd.mmd`. The paths of the first ``n_trajectories`` training sources go to ``trajectories``."""
+    ``memorisation_mmd`` (endpoints against the training targets), the unbiased MMD_u^2 of :func:`rfpipe.mmd.mmd`,
+    and ``memorisation_mmd_biased``, the V-statistic MMD_b^2 with the same bandwidths (:func:`rfpipe.mmd.mmd2_biased`:
+    0 exactly when the endpoints reproduce their targets, where MMD_u^2 sits at its floor -2(1 - kbar)/n whether
+    or not they do); on the test split ``generalisation_mmd`` (fresh sources' endpoints against fresh target
+    samples: they are unpaired), MMD_u^2. The paths of the first ``n_trajectories`` training sources go to
+    ``trajectories``."""
     paired = PairedData.load(data)
     net = load_model(settings, model)
     rows: list[dict[str, Any]] = []
@@ -49,7 +52,9 @@ def evaluate(settings: MixtureSettings, data: str | os.PathLike, model: str | os
         if e.split == "test":
             values = {"generalisation_mmd": mmd(e.x_1, e.pairs.x_1).mmd2}
         else:
-            values = {**paired_metrics(e), "memorisation_mmd": mmd(e.x_1, e.pairs.x_1).mmd2}
+            memorisation = mmd(e.x_1, e.pairs.x_1)
+            values = {**paired_metrics(e), "memorisation_mmd": memorisation.mmd2,
+                      "memorisation_mmd_biased": mmd2_biased(e.x_1, e.pairs.x_1, memorisation.bandwidths)}
         rows += metric_rows(settings.solver, e, values)
         paths += path_rows(e, settings.n_trajectories)
     write_parquet(pa.Table.from_pylist(rows, schema=METRICS_SCHEMA), metrics)
