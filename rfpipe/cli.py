@@ -62,8 +62,10 @@ def _diagnose_parser() -> _OneLineParser:
         prog="rfpipe diagnose",
         description="Integrate a flow model from its training sources and from fresh ones; report pair recovery, "
                     "the L2 to the training partner against the nearest other training target, and the gradient-"
-                    "variance trace per t-bin at sigma = 0 and at --sigma. Verdict: the model reproduces its "
-                    "training pairs iff pair recovery >= --threshold.")
+                    "variance trace per t-bin at sigma = 0 and at --sigma. Verdicts: the model reproduces its "
+                    "training pairs iff pair recovery >= --threshold; its fresh sources collapse onto training "
+                    "targets iff their median distance to the nearest one is below --collapse-threshold times "
+                    "the targets' median nearest-neighbour spacing.")
     p.add_argument("--model", required=True, metavar="PKG.MODULE:FACTORY",
                    help="a callable taking no arguments that returns the torch.nn.Module v(x, t), "
                         "x of shape (B, *D) and t of shape (B,)")
@@ -85,6 +87,8 @@ def _diagnose_parser() -> _OneLineParser:
     p.add_argument("--t-bins", type=_number(int, 1), default=10, help="t-bins of the gradient variance (10)")
     p.add_argument("--threshold", type=_number(float, 0.0, 1.0, low_open=True), default=0.5,
                    help="pair recovery at or above which the model reproduces its pairs (0.5)")
+    p.add_argument("--collapse-threshold", type=_number(float, 0.0, low_open=True), default=0.5,
+                   help="target_collapse below which the fresh sources collapse onto training targets (0.5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fresh sources and the probe (0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -127,12 +131,14 @@ def _diagnose(args: argparse.Namespace) -> int:
     try:
         result = diagnose(model, x_0, x_1, args.sigma, solver=args.solver, steps=args.steps, n_fresh=args.n_fresh,
                           probe_size=args.probe_size, t_bins=args.t_bins, noise=args.noise, threshold=args.threshold,
-                          seed=args.seed, probe_memory_mb=args.probe_memory_mb, progress=not args.no_progress)
+                          collapse_threshold=args.collapse_threshold, seed=args.seed,
+                          probe_memory_mb=args.probe_memory_mb, progress=not args.no_progress)
     except DiagnoseError as err:
         return fail(str(err))
     inputs = {"inputs": {"model": args.model, "weights": str(args.weights), "pairs": str(args.pairs)}}
     json_path, png_path = write_outputs(result, out, inputs)
     print(result.verdict)
+    print(result.collapse_verdict)
     median = lambda x: float(x.double().median())  # noqa: E731
     print(f"  L2 to training partner: median {median(result.l2_partner):.4g}; to nearest other training target: "
           f"median {median(result.l2_nearest_other):.4g}; fresh endpoints to nearest training target: "

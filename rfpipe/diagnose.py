@@ -13,9 +13,17 @@ with m, s the per-coordinate mean and standard deviation of the training sources
 sources that are not standardised). The fresh distances are the baseline: how close an endpoint that is
 *not* a training source comes to some training target.
 
-Verdict rule: the model *reproduces its training pairs* iff pair_recovery >= ``threshold`` (default 0.5,
-i.e. most training sources land nearer their own partner than any other training target; a model that
-ignores the pairing recovers about 1/N of them by chance), else it *does not*.
+Two verdicts, for the two ways a flow memorises:
+
+- the pairing: the model *reproduces its training pairs* iff pair_recovery >= ``threshold`` (default 0.5, i.e.
+  most training sources land nearer their own partner than any other training target; a model that ignores
+  the pairing recovers about 1/N of them by chance), else it *does not*;
+- the targets: the fresh sources *collapse onto training targets* iff target_collapse < ``collapse_threshold``
+  (default 0.5), where target_collapse (:func:`rfpipe.metrics.target_collapse`) = median_k fresh_l2_nearest_k
+  / median_j min_{i != j} ||x_1^j - x_1^i||, the fresh endpoints' distance to the nearest training target in
+  units of the targets' own nearest-neighbour spacing: about 1 for a flow that generates new samples of the
+  target distribution, near 0 for one that maps every source onto some training target. A flow can do the
+  second without the first (it has memorised the targets, not which source goes to which).
 
 Gradient variance (see :mod:`rfpipe.gradvar`): on one probe batch of training pairs with stratified times
 t and noise z, the trace tr Cov[grad_theta l_i] of the per-sample losses
@@ -30,6 +38,7 @@ matrices, which only matters for probes of many thousand samples).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -48,11 +57,11 @@ from tqdm import tqdm
 from rfpipe.gradvar import GradVarStats, binned_stats, sample_grads
 from rfpipe.interpolants import NOISE_SHAPES, Interpolant, InterpolantSample
 from rfpipe.io import atomic_path, write_text
-from rfpipe.metrics import l2, pair_recovery
+from rfpipe.metrics import l2, nearest_other, pair_recovery, target_collapse
 from rfpipe.sampling import SOLVERS, integrate, solver_hits_half
 
 __all__ = ["PAIR_KEYS", "DiagnoseError", "DiagnoseResult", "GradVarProbe", "check_model", "check_pairs", "diagnose",
-           "load_model", "load_pairs", "nearest_other", "plot_diagnosis", "write_outputs"]
+           "load_model", "load_pairs", "plot_diagnosis", "write_outputs"]
 
 PAIR_KEYS: tuple[tuple[str, str], ...] = (("x0", "x1"), ("x_0", "x_1"), ("train.x_0", "train.x_1"))
 """Accepted key pairs of a pairs file, in order: plain, rfpipe's ``reflow_pairs.pt``, rfpipe's ``data.pt``."""
@@ -84,12 +93,17 @@ class DiagnoseResult:
     """Output of :func:`diagnose`; :meth:`to_dict` is the JSON summary.
 
     Attributes:
-        verdict: the one-line verdict.
+        verdict: the one-line verdict on the pairing.
         memorises: pair_recovery >= threshold.
         pair_recovery: share of training sources whose endpoint is nearest its own partner.
         n_recovered: how many of them.
         n_pairs: N.
         threshold: the verdict's threshold on pair_recovery.
+        collapse_verdict: the one-line verdict on the targets.
+        collapses: target_collapse < collapse_threshold.
+        target_collapse: the fresh endpoints' median distance to the nearest training target over the targets'
+            median nearest-neighbour spacing.
+        collapse_threshold: the second verdict's threshold on target_collapse.
         l2_partner: ||y_i - x_1^i||, shape (N,).
         l2_nearest_other: min_{j != i} ||y_i - x_1^j||, shape (N,).
         fresh_l2_nearest: min_j ||phi(x'_k) - x_1^j|| for the fresh sources, shape (M,).
@@ -106,6 +120,10 @@ class DiagnoseResult:
     n_recovered: int
     n_pairs: int
     threshold: float
+    collapse_verdict: str
+    collapses: bool
+    target_collapse: float
+    collapse_threshold: float
     l2_partner: Tensor
     l2_nearest_other: Tensor
     fresh_l2_nearest: Tensor
@@ -131,6 +149,10 @@ class DiagnoseResult:
             "n_recovered": self.n_recovered,
             "n_pairs": self.n_pairs,
             "threshold": self.threshold,
+            "collapse_verdict": self.collapse_verdict,
+            "collapses": self.collapses,
+            "target_collapse": _num(self.target_collapse),
+            "collapse_threshold": self.collapse_threshold,
             "closer_to_partner": _num((self.l2_partner < self.l2_nearest_other).double().mean()),
             "l2_to_training_partner": dist(self.l2_partner),
             "l2_to_nearest_other_target": dist(self.l2_nearest_other),
@@ -141,6 +163,12 @@ class DiagnoseResult:
             "settings": self.settings,
             "notes": self.notes,
         }
+
+
+def _stream_seed(seed: int) -> int:
+    """The generator seed of the fresh sources and the probe for the user's ``seed``: a hash of it, so that pairs a
+    user drew with torch.manual_seed(seed) (0, most often) are not drawn again as the "fresh" sources."""
+    return int.from_bytes(hashlib.sha256(f"rfpipe.diagnose:{seed}".encode()).digest()[:8], "little")
 
 
 def _num(x: float | Tensor) -> float | None:
@@ -315,19 +343,6 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> nn.Module
 # ---------------------------------------------------------------------------------------------------- metrics
 
 
-def nearest_other(y: Tensor, x_1: Tensor, exclude_own: bool = True, chunk: int = 4096) -> Tensor:
-    """min_{j != i} ||y_i - x_1^j|| (or min_j with ``exclude_own=False``), shape (len(y),), in chunks of rows."""
-    y, x_1 = y.flatten(1).double(), x_1.flatten(1).double()
-    out = torch.empty(y.shape[0], dtype=torch.float64)
-    for start in range(0, y.shape[0], chunk):
-        d = torch.cdist(y[start:start + chunk], x_1)
-        if exclude_own:
-            rows = torch.arange(d.shape[0])
-            d[rows, rows + start] = float("inf")
-        out[start:start + d.shape[0]] = d.min(dim=1).values
-    return out
-
-
 class _Counted:
     """A field that advances a progress bar by one at every evaluation."""
 
@@ -378,8 +393,8 @@ def _probe(model: nn.Module, batch: InterpolantSample, t_bins: int,
 
 def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *, solver: str = "euler",
              steps: int = 101, n_fresh: int | None = None, probe_size: int = 512, t_bins: int = 10,
-             noise: str = "constant", threshold: float = 0.5, seed: int = 0, chunk: int = 4096,
-             probe_memory_mb: float = 256.0, progress: bool = False) -> DiagnoseResult:
+             noise: str = "constant", threshold: float = 0.5, collapse_threshold: float = 0.5, seed: int = 0,
+             chunk: int = 4096, probe_memory_mb: float = 256.0, progress: bool = False) -> DiagnoseResult:
     """Integrate ``model`` from the training sources and fresh ones, and probe its gradient variance.
 
     Args:
@@ -393,6 +408,7 @@ def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *,
         t_bins: equal t-bins of the per-bin statistics.
         noise: the interpolant's noise shape, ``constant`` or ``brownian``.
         threshold: the verdict's threshold on pair recovery, in (0, 1].
+        collapse_threshold: the second verdict's threshold on target_collapse, > 0.
         seed: seeds the fresh sources and the probe.
         chunk: rows integrated (and compared) at once, bounding memory for large N.
         probe_memory_mb: memory for the per-sample gradients of the ``vmap`` fallback; caps the probe.
@@ -413,6 +429,8 @@ def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *,
             raise DiagnoseError(f"{name} must be >= {low}, got {value}")
     if not 0 < threshold <= 1:
         raise DiagnoseError(f"threshold must be in (0, 1], got {threshold}")
+    if not (math.isfinite(collapse_threshold) and collapse_threshold > 0):
+        raise DiagnoseError(f"collapse_threshold must be finite and > 0, got {collapse_threshold}")
     if not probe_memory_mb > 0:
         raise DiagnoseError(f"probe_memory_mb must be > 0, got {probe_memory_mb}")
     x_0, x_1 = check_pairs(x_0, x_1)
@@ -426,7 +444,7 @@ def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *,
     if solver_hits_half(solver, steps):
         notes.append(f"{solver} with {steps} steps evaluates the field at t = 1/2, where a field consistent "
                      "with crossing paths can be singular; an odd step count with euler or heun avoids it")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(_stream_seed(seed))
 
     y = _endpoints(model, x_0, steps, solver, chunk, "integrating training sources", progress)
     mean, std = x_0.mean(0), x_0.std(0)
@@ -442,6 +460,7 @@ def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *,
     d_partner = l2(y, x_1).double()
     d_other = nearest_other(y, x_1, True, chunk)
     d_fresh = nearest_other(y_fresh, x_1, False, chunk)
+    collapse = target_collapse(y_fresh, x_1, chunk)
 
     idx = torch.randint(n, (probe_size,), generator=gen)
     u = torch.rand(probe_size, generator=gen, dtype=x_0.dtype)
@@ -465,12 +484,18 @@ def diagnose(model: nn.Module, x_0: Tensor, x_1: Tensor, sigma: float = 0.05, *,
     memorises = recovery >= threshold
     pct = f"{100 * recovery:.0f} % recovered ({n_recovered} of {n})"
     verdict = f"reproduces its training pairs: {pct}" if memorises else f"does not reproduce its training pairs: {pct}"
+    collapses = collapse < collapse_threshold
+    spacing = f"{collapse:.2g} x the training targets' nearest-neighbour spacing"
+    collapse_verdict = (f"fresh sources collapse onto training targets: {spacing}" if collapses
+                        else f"fresh sources do not collapse onto training targets: {spacing}")
     settings = {"sigma": float(sigma), "noise": noise, "solver": solver, "steps": steps, "n_fresh": n_fresh,
                 "fresh_sources": "gaussian with the training sources' per-coordinate mean and std",
                 "probe_size": probe_size, "probe_size_used": used, "grad_method": method, "t_bins": t_bins,
-                "threshold": threshold, "seed": seed, "dtype": str(x_0.dtype).removeprefix("torch.")}
-    return DiagnoseResult(verdict, memorises, recovery, n_recovered, n, threshold, d_partner, d_other, d_fresh, y,
-                          y_fresh, probes, settings, notes)
+                "threshold": threshold, "collapse_threshold": collapse_threshold, "seed": seed,
+                "dtype": str(x_0.dtype).removeprefix("torch.")}
+    return DiagnoseResult(verdict, memorises, recovery, n_recovered, n, threshold, collapse_verdict, collapses,
+                          collapse, collapse_threshold, d_partner, d_other, d_fresh, y, y_fresh, probes, settings,
+                          notes)
 
 
 # ---------------------------------------------------------------------------------------------------- outputs
@@ -507,7 +532,7 @@ def plot_diagnosis(result: DiagnoseResult, path: str | os.PathLike) -> None:
         sns.histplot(data=dists, x="L2", hue="distance", element="step", stat="density", common_norm=False,
                      bins=bins, ax=ax_l2)
     ax_l2.set(xlabel="L2 distance of the endpoint", title="Endpoints")
-    fig.suptitle(result.verdict)
+    fig.suptitle(f"{result.verdict}\n{result.collapse_verdict}")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 

@@ -8,8 +8,8 @@ from torch import Tensor, nn
 from rfpipe.couplings import AffineCoupling
 from rfpipe.models import MLP
 
-__all__ = ["AffineField", "ConstantField", "exact_rotation", "mlp", "not_a_module", "raises", "translation",
-           "wrong_shape", "NOT_CALLABLE"]
+__all__ = ["AffineField", "ConstantField", "SnapField", "exact_rotation", "mlp", "not_a_module", "raises",
+           "translation", "wrong_shape", "NOT_CALLABLE"]
 
 DIM, ANGLE, SHIFT = 2, 180.0, 5.0
 WIDTH, DEPTH = 64, 2
@@ -41,6 +41,21 @@ class ConstantField(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         return self.shift.expand_as(x)
+
+
+class SnapField(nn.Module):
+    """v(x, t) = (c(x) - x) / (1 - t), c(x) the training target nearest x: every path runs straight onto the target
+    nearest it, whichever source it started from (a flow that memorised the targets but not the pairing). An
+    Euler step from t = 1 - h lands on c exactly."""
+
+    def __init__(self, targets: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("targets", targets.clone())
+        self.scale = nn.Parameter(torch.ones((), dtype=targets.dtype))  # something for the probe to differentiate
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        nearest = self.targets[torch.cdist(x, self.targets).argmin(1)]
+        return self.scale * (nearest - x) / (1 - t)[:, None]
 
 
 class _WrongShape(nn.Module):

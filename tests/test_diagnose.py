@@ -32,7 +32,8 @@ from rfpipe.sweep import Sweep
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-SUMMARY_KEYS = {"verdict", "memorises", "pair_recovery", "n_recovered", "n_pairs", "threshold", "closer_to_partner",
+SUMMARY_KEYS = {"verdict", "memorises", "pair_recovery", "n_recovered", "n_pairs", "threshold", "collapse_verdict",
+                "collapses", "target_collapse", "collapse_threshold", "closer_to_partner",
                 "l2_to_training_partner", "l2_to_nearest_other_target", "fresh", "grad_variance", "settings", "notes",
                 "inputs"}
 
@@ -133,6 +134,52 @@ def test_exact_field_memorises_with_zero_gradient_variance_at_sigma0() -> None:
     assert result.notes == []
 
 
+@pytest.mark.parametrize("n", [64, 512])
+def test_second_verdict_a_generating_flow_does_not_collapse(n: int) -> None:
+    """The exact rotation field sends a fresh source x' to R x' + shift, a new draw of the target distribution:
+    its distance to the nearest training target is a nearest-neighbour distance like the targets' own spacing,
+    so target_collapse is about 1 (within the sampling error of two medians of n draws)."""
+    data = rotation_data(dm.DIM, dm.ANGLE, dm.SHIFT, n, 16, seed=0)
+    result = diagnose(dm.exact_rotation(), data.train.x_0, data.train.x_1, 0.05, probe_size=64)
+    assert result.memorises and not result.collapses
+    assert 0.6 < result.target_collapse < 1.6
+    assert result.collapse_verdict.startswith("fresh sources do not collapse onto training targets: ")
+    assert result.to_dict()["target_collapse"] == pytest.approx(result.target_collapse)
+
+
+def test_second_verdict_names_targets_memorised_without_the_pairing() -> None:
+    """The issue's case: a flow that lands every source on *some* training target (here the nearest one) but not
+    on its partner. Pair recovery is near chance, so the first verdict is 'does not reproduce', while the fresh
+    endpoints sit exactly on training targets: target_collapse 0, the second verdict says so."""
+    from diagnose_models import SnapField
+
+    g = torch.Generator().manual_seed(3)
+    x_0 = torch.randn(64, 2, generator=g, dtype=torch.float64)
+    x_1 = 5 + torch.randn(64, 2, generator=g, dtype=torch.float64)  # paired at random
+    result = diagnose(SnapField(x_1), x_0, x_1, 0.05, probe_size=64)
+    _check_reported(result)
+    assert not result.memorises and result.pair_recovery < 0.2
+    assert result.collapses and result.target_collapse < 1e-6
+    assert result.collapse_verdict.startswith("fresh sources collapse onto training targets: ")
+    assert float(result.fresh_l2_nearest.max()) < 1e-9
+
+
+def test_fresh_sources_are_not_the_users_own_draws() -> None:
+    """Pairs drawn with torch.manual_seed(0), diagnosed with seed 0: the fresh sources come from a stream of their
+    own, not the same normals again (which would put fresh endpoints on training targets: a false collapse)."""
+    torch.manual_seed(0)
+    x_0 = torch.randn(512, dm.DIM, dtype=torch.float64)
+    x_1 = 5.0 - x_0  # R_180 x_0 + 5
+    result = diagnose(dm.exact_rotation(), x_0, x_1, 0.05, probe_size=16, seed=0)
+    assert float(result.fresh_l2_nearest.min()) > 1e-6 and not result.collapses
+
+
+def test_collapse_threshold_is_checked() -> None:
+    data = rotation_data(dm.DIM, dm.ANGLE, dm.SHIFT, 16, 16, seed=0)
+    with pytest.raises(DiagnoseError, match="collapse_threshold must be finite and > 0"):
+        diagnose(dm.exact_rotation(), data.train.x_0, data.train.x_1, collapse_threshold=0.0)
+
+
 def test_translation_field_does_not_reproduce_rotated_pairs() -> None:
     """v = shift sends x_0 to x_0 + shift (the OT partner), not to its rotated training partner R x_0 + shift."""
     data = rotation_data(dm.DIM, dm.ANGLE, dm.SHIFT, 16, 16, seed=0)
@@ -231,8 +278,11 @@ def test_cli_end_to_end(cells, tmp_path: Path) -> None:
                            "--weights", str(model), "--pairs", str(data), "--out", str(out), "--probe-size", "128",
                            "--t-bins", "4"], capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    first = proc.stdout.splitlines()[0]
+    first, second = proc.stdout.splitlines()[:2]
     assert first.startswith("reproduces its training pairs: ") and "% recovered" in first
+    assert second == summary_line if (summary_line := json.loads((out / "summary.json").read_text())
+                                      ["collapse_verdict"]) else False
+    assert "collapse onto training targets: " in second
     assert "integrating training sources" in proc.stderr and "gradient variance" in proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == SUMMARY_KEYS

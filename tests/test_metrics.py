@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rfpipe.metrics import l2, pair_recovery
+from rfpipe.metrics import l2, nearest_other, pair_recovery, target_collapse
 
 
 def test_l2_hand_computed():
@@ -83,3 +83,26 @@ def test_pair_recovery_small_common_offset_float32():
     sep = torch.cdist(x_1.double(), x_1.double()) + torch.eye(12, dtype=torch.float64) * 1e9
     assert float(sep.min()) > 1e-2
     assert pair_recovery(x_1 + 1e-4, x_1) == 1.0
+
+
+def test_nearest_other_by_hand():
+    """Points 0, 1, 3 on a line: nearest other 1, 1, 2; against the set itself without exclusion, 0."""
+    x = torch.tensor([[0.0], [1.0], [3.0]], dtype=torch.float64)
+    assert nearest_other(x, x, True, chunk=2).tolist() == [1.0, 1.0, 2.0]
+    assert nearest_other(x, x, False).tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("dim", [1, 2, 8])
+def test_target_collapse_zero_on_targets_about_one_on_fresh_draws(dim: int):
+    """Endpoints on training targets: 0. Fresh draws of the target distribution: about 1 (the nearest-neighbour
+    distance of one draw against N targets against that of a target against the other N - 1). A fixed offset
+    of endpoints on the targets by far more than the spacing: large."""
+    g = torch.Generator().manual_seed(dim)
+    targets = torch.randn(2000, dim, generator=g, dtype=torch.float64)
+    assert target_collapse(targets[torch.randperm(2000, generator=g)[:500]], targets) == 0.0
+    fresh = torch.randn(2000, dim, generator=g, dtype=torch.float64)
+    assert 0.85 < target_collapse(fresh, targets) < 1.2
+    assert target_collapse(targets + 100.0, targets) > 10
+    nan_rows = fresh.clone()
+    nan_rows[:1500] = float("nan")  # non-finite endpoints count as infinitely far
+    assert target_collapse(nan_rows, targets) == math.inf

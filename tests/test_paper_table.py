@@ -28,7 +28,7 @@ def test_columns_and_row_counts(paper_run) -> None:
     assert list(frame.columns[:len(COLUMNS)]) == COLUMNS
     counts = frame.groupby("experiment").size().to_dict()
     assert counts["rot"] == 4 * 4 * 2           # (n_pairs x solver_steps) settings x 4 metrics x 2 sigmas
-    assert counts["mixture"] == 1 * 2 * 2       # one setting x 2 MMDs x 2 sigmas
+    assert counts["mixture"] == 1 * 3 * 2       # one setting x 3 MMDs (memorisation u, b; generalisation) x 2 sigmas
     assert counts["rf"] == 4 * 2                # 4 (start, sigma) rows x rounds 1, 2
     g = read_table(root, "gauss", "variance_verdicts.csv")
     n_c1, n_paired = int((g["claim"] == "C1").sum()), int((g["claim"] != "C1").sum())

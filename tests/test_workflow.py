@@ -97,10 +97,12 @@ def test_metrics_in_range(run: Path, sweep: Sweep) -> None:
     exp = sweep.experiments[EXPERIMENT]
     frame = ds.dataset([str(p) for p in (_results(run) / "cells").rglob("metrics.parquet")],
                        format="parquet").to_table().to_pandas()
-    n = len(exp.cells) * len(exp.settings["solver_steps"]) * 2 * 4
+    n = len(exp.cells) * len(exp.settings["solver_steps"]) * (2 * 4 + 1)  # 4 per split, target_collapse on test
     assert len(frame) == n
     rates = frame[frame["metric"].isin(["pair_recovery", "closer_to_partner"])]["value"]
     assert rates.between(0, 1).all()
+    assert (frame[frame["metric"] == "target_collapse"]["split"] == "test").all()
+    assert (frame[frame["metric"] == "target_collapse"]["value"] >= 0).all()
     assert (frame[frame["metric"].str.startswith("l2")]["value"] > 0).all()
 
 
@@ -249,12 +251,13 @@ def test_mog_report(run: Path, sweep: Sweep) -> None:
     root = _results(run).parent / "mog"
     frame = ds.dataset([str(p) for p in (root / "cells").rglob("metrics.parquet")],
                        format="parquet").to_table().to_pandas()
-    assert set(frame[frame["split"] == "test"]["metric"]) == {"generalisation_mmd"}
-    train = frame[frame["split"] == "train"].pivot_table(index=["sigma", "seed", "solver_steps"], columns="metric",
-                                                         values="value")
+    assert set(frame[frame["split"] == "test"]["metric"]) == {"generalisation_mmd", "target_collapse"}
     # MMD_b^2 - MMD_u^2 of the same sets and bandwidths is (2 - kbar_xx - kbar_yy) / n >= 0 (test_mmd), and MMD_b^2 >= 0
-    assert (train["memorisation_mmd_biased"] >= train["memorisation_mmd"]).all()
-    assert (train["memorisation_mmd_biased"] >= -1e-9).all()
+    for path in (root / "cells").rglob("metrics.parquet"):
+        cell = pd.read_parquet(path)
+        train = cell[cell["split"] == "train"].pivot_table(index="solver_steps", columns="metric", values="value")
+        assert (train["memorisation_mmd_biased"] >= train["memorisation_mmd"]).all()
+        assert (train["memorisation_mmd_biased"] >= -1e-9).all()
     verdicts = pd.read_csv(root / "tables" / "verdicts.csv")
     assert list(verdicts["claim"]) == ["C5"]
     assert verdicts["memorisation_mmd_sigma0_paper"].iloc[0] == pytest.approx(1.758e-6)
@@ -326,8 +329,10 @@ def test_images_experiment(run: Path, sweep: Sweep) -> None:
     assert list(verdicts["claim"]) == ["C6", "C7"]
     convergence = pd.read_csv(root / "tables" / "convergence.csv")
     assert len(convergence) == len(exp.cells)
-    # the images' tiny training never reaches the sigma = 0 loss target: no verdict on C6 or C7 from it
-    assert not convergence.loc[convergence["sigma"] == 0.0, "converged"].any()
+    # the images' tiny training never reaches the sigma = 0 loss target: no verdict on C6 or C7 from it (the
+    # independent teacher re-pairs every batch, so no loss target applies to it: only the flatness)
+    fixed = (convergence["sigma"] == 0.0) & (convergence["coupling"] != "independent")
+    assert fixed.any() and not convergence.loc[fixed, "converged"].any()
     assert set(verdicts["verdict"]) == {"not converged"}
     assert verdicts.loc[verdicts["claim"] == "C7", "l2_to_training_partner_sigma0_paper"].iloc[0] == pytest.approx(8.63)
     for name in ("image_grid", "l2", "gradvar"):

@@ -14,7 +14,7 @@ from rfpipe.data import PairedData, Pairs
 from rfpipe.evaluation import METRICS_SCHEMA, endpoints, metric_rows
 from rfpipe.io import load_tensors, save_tensors, write_parquet
 from rfpipe.kinds.images import ImagesData, ImagesSettings
-from rfpipe.metrics import pair_recovery
+from rfpipe.metrics import pair_recovery, target_collapse
 from rfpipe.ot import ot_assignment
 from rfpipe.pipeline import EVAL_CHUNK, cell_device, load_model, train_cell
 from rfpipe.unet import UNet
@@ -83,8 +83,10 @@ def evaluate(settings: ImagesSettings, data: str | os.PathLike, model: str | os.
 
     Per sample (``samples``): Euclidean L2 over all pixels from the endpoint to the training partner and to the
     OT partner. Per split (``metrics``, long format): their means and standard deviations over samples; for
-    the training split also ``pair_recovery`` and ``closer_to_partner``. ``grid`` keeps the first ``n_grid``
-    training sources, both partners and the endpoints at the largest step count, for the image-grid figure.
+    the training split also ``pair_recovery`` and ``closer_to_partner``, for the test split ``target_collapse``
+    (:func:`rfpipe.metrics.target_collapse`: the fresh endpoints against the training images). ``grid`` keeps the
+    first ``n_grid`` training sources, both partners and the endpoints at the largest step count, for the
+    image-grid figure.
     """
     paired = PairedData.load(data)
     net = load_model(settings, model)
@@ -99,6 +101,8 @@ def evaluate(settings: ImagesSettings, data: str | os.PathLike, model: str | os.
         if e.split == "train":
             values["pair_recovery"] = pair_recovery(e.x_1, e.pairs.x_1)
             values["closer_to_partner"] = float((e.d_partner < e.d_ot).double().mean())
+        else:
+            values["target_collapse"] = target_collapse(e.x_1, paired.train.x_1)
             if e.solver_steps == max(settings.solver_steps):
                 shown = {"x_0": e.pairs.x_0[:keep], "x_1": e.pairs.x_1[:keep], "x_1_ot": e.pairs.x_1_ot[:keep],
                          "output": e.x_1[:keep]}

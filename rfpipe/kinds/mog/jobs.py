@@ -11,6 +11,7 @@ import pyarrow as pa
 from rfpipe.data import PairedData, mixture_data
 from rfpipe.evaluation import METRICS_SCHEMA, TRAJECTORY_SCHEMA, endpoints, metric_rows, paired_metrics, path_rows
 from rfpipe.io import write_parquet
+from rfpipe.metrics import target_collapse
 from rfpipe.kinds.mog import MixtureData, MixtureSettings
 from rfpipe.mmd import mmd, mmd2_biased
 from rfpipe.models import MLP
@@ -42,7 +43,8 @@ def evaluate(settings: MixtureSettings, data: str | os.PathLike, model: str | os
     and ``memorisation_mmd_biased``, the V-statistic MMD_b^2 with the same bandwidths (:func:`rfpipe.mmd.mmd2_biased`:
     0 exactly when the endpoints reproduce their targets, where MMD_u^2 sits at its floor -2(1 - kbar)/n whether
     or not they do); on the test split ``generalisation_mmd`` (fresh sources' endpoints against fresh target
-    samples: they are unpaired), MMD_u^2. The paths of the first ``n_trajectories`` training sources go to
+    samples: they are unpaired), MMD_u^2, and ``target_collapse`` (:func:`rfpipe.metrics.target_collapse`: those
+    endpoints against the training targets). The paths of the first ``n_trajectories`` training sources go to
     ``trajectories``."""
     paired = PairedData.load(data)
     net = load_model(settings, model)
@@ -50,7 +52,8 @@ def evaluate(settings: MixtureSettings, data: str | os.PathLike, model: str | os
     paths: list[dict[str, Any]] = []
     for e in endpoints(net, paired, settings.solver, settings.solver_steps, paths=True):
         if e.split == "test":
-            values = {"generalisation_mmd": mmd(e.x_1, e.pairs.x_1).mmd2}
+            values = {"generalisation_mmd": mmd(e.x_1, e.pairs.x_1).mmd2,
+                      "target_collapse": target_collapse(e.x_1, paired.train.x_1)}
         else:
             memorisation = mmd(e.x_1, e.pairs.x_1)
             values = {**paired_metrics(e), "memorisation_mmd": memorisation.mmd2,

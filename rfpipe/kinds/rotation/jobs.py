@@ -11,6 +11,7 @@ import pyarrow as pa
 from rfpipe.data import PairedData, rotation_data
 from rfpipe.evaluation import METRICS_SCHEMA, TRAJECTORY_SCHEMA, endpoints, metric_rows, paired_metrics, path_rows
 from rfpipe.io import write_parquet
+from rfpipe.metrics import target_collapse
 from rfpipe.kinds.rotation import RotationData, RotationSettings
 from rfpipe.models import MLP
 from rfpipe.pipeline import load_model, train_cell
@@ -35,14 +36,18 @@ def network(settings: RotationSettings) -> MLP:
 
 def evaluate(settings: RotationSettings, data: str | os.PathLike, model: str | os.PathLike,
              metrics: str | os.PathLike, trajectories: str | os.PathLike) -> None:
-    """The endpoint metrics of :mod:`rfpipe.evaluation` per split and ``solver_steps`` to ``metrics``; the paths
-    of the first ``n_trajectories`` training sources to ``trajectories``."""
+    """The endpoint metrics of :mod:`rfpipe.evaluation` per split and ``solver_steps`` to ``metrics``, and on the
+    test split ``target_collapse`` (:func:`rfpipe.metrics.target_collapse`: fresh endpoints against the training
+    targets); the paths of the first ``n_trajectories`` training sources to ``trajectories``."""
     paired = PairedData.load(data)
     net = load_model(settings, model)
     rows: list[dict[str, Any]] = []
     paths: list[dict[str, Any]] = []
     for e in endpoints(net, paired, settings.solver, settings.solver_steps, paths=True):
-        rows += metric_rows(settings.solver, e, paired_metrics(e))
+        values = paired_metrics(e)
+        if e.split == "test":
+            values["target_collapse"] = target_collapse(e.x_1, paired.train.x_1)
+        rows += metric_rows(settings.solver, e, values)
         paths += path_rows(e, settings.n_trajectories)
     write_parquet(pa.Table.from_pylist(rows, schema=METRICS_SCHEMA), metrics)
     write_parquet(pa.Table.from_pylist(paths, schema=TRAJECTORY_SCHEMA), trajectories)

@@ -1,0 +1,86 @@
+"""Benchmark: what it costs to bring the N = 2,000 sigma = 0 rotation cell to its convergence criterion.
+
+Issue 15's target cell: Counter Example 1 (config/config.yaml's ``rotation`` experiment, rotated coupling,
+sigma = 0) with N = ``--n-pairs`` training pairs, trained through the pipeline's own ``train_cell`` for each
+step budget T of ``--steps`` and each time embedding K of ``--features`` (the cosine schedule runs over T, so
+each budget is its own run), then evaluated as the pipeline evaluates it. Prints per run: the criterion's values
+(rfpipe.convergence: smoothed final loss, its fall over the last fifth, converged), whether the training
+sources memorise at the largest solver_steps (L2 to the training partner below L2 to the OT partner), and the
+cost in CPU seconds of the training process and in reference steps (one training step of benchmarks/gradvar.py's
+MLP, measured in the same run). Runs go two at a time (``--jobs``), each on one thread.
+
+    .venv/bin/python benchmarks/steps_to_criterion.py [--steps 10000 20000 40000] [--features 0 16] [--lr 0.003]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from rfpipe.config import load_config
+from rfpipe.kinds.rotation.jobs import evaluate, prepare_data
+from rfpipe.pipeline import cell_settings, train_cell
+from rfpipe.sweep import Sweep
+from time_features import reference_step_ms
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(wire: dict[str, Any]) -> dict[str, Any]:
+    """Train and evaluate one cell of ``wire`` settings in a scratch folder; the criterion, memorisation and cost."""
+    torch.set_num_threads(1)
+    settings = cell_settings(wire)
+    with tempfile.TemporaryDirectory(prefix="rfpipe-criterion-") as tmp:
+        folder = Path(tmp)
+        prepare_data(settings.data, folder / "data.pt")
+        cpu = time.process_time()
+        conv = train_cell(settings, folder / "data.pt", folder / "model.pt", folder / "gradvar.parquet",
+                          folder / "convergence.parquet")
+        cpu = time.process_time() - cpu
+        evaluate(settings, folder / "data.pt", folder / "model.pt", folder / "metrics.parquet",
+                 folder / "trajectories.parquet")
+        m = pd.read_parquet(folder / "metrics.parquet")
+    m = m[(m["split"] == "train") & (m["solver_steps"] == max(settings.solver_steps))].set_index("metric")["value"]
+    return {"time_features": wire["time_features"], "lr": wire["lr"], "steps": wire["steps"],
+            "final_loss": conv.final_loss, "loss_change": conv.loss_change, "converged": conv.converged,
+            "l2_partner": m["l2_to_training_partner"], "l2_ot": m["l2_to_ot"],
+            "memorised": bool(m["l2_to_training_partner"] < m["l2_to_ot"]), "cpu_s": cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[10000, 20000, 40000])
+    parser.add_argument("--features", type=int, nargs="+", default=[0, 16])
+    parser.add_argument("--lr", type=float, nargs="+", default=[0.003])
+    parser.add_argument("--n-pairs", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    experiment = Sweep(load_config(ROOT / "config" / "config.yaml")).experiments["rotation"]
+    base = next(c for c in experiment.cells.values()
+                if c.settings["coupling"] == "rotated" and c.settings["sigma"] == 0.0).settings
+    wires = [{**base, "seed": 0, "n_pairs": args.n_pairs, "steps": steps, "time_features": k, "lr": lr,
+              "timeline_start": 0, "checkpoint_every": 0}
+             for k in args.features for lr in args.lr for steps in args.steps]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(run, wires))
+    reference = reference_step_ms()
+    frame = pd.DataFrame(rows)
+    frame["reference_steps"] = (frame["cpu_s"] * 1e3 / reference).round(-2).astype(int)
+    print(f"rotation cell, rotated coupling, sigma 0: N={args.n_pairs}, width {base['width']}, depth "
+          f"{base['depth']}, batch {base['batch_size']}, {base['lr_schedule']} schedule, seed 0; memorised: L2 to the "
+          f"training partner < L2 to the OT partner at {max(base['solver_steps'])} Euler steps (training sources); "
+          f"criterion: converge_tol {base['converge_tol']}, loss_target {base['loss_target']} per coordinate")
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"one training step of benchmarks/gradvar.py's MLP on this machine: {reference:.2f} ms "
+          f"(reference_steps = cpu_s / that)")
+
+
+if __name__ == "__main__":
+    main()
