@@ -51,10 +51,13 @@ def _cell_settings(angle: float, sigma: float) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def cells(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, Any], Path, Path]]:
-    """Trained cells: ``memorising`` (90 degrees, sigma = 0) and ``noisy`` (Counter Example 1, 180 degrees,
-    sigma = 0.05); each (settings, data.pt, model.pt)."""
+    """Trained cells, both at sigma = 0, so that they differ in the angle alone: ``memorising`` (90 degrees: the
+    lines never cross, the field is smooth) and ``crossing`` (Counter Example 1, 180 degrees: every line passes
+    through one point at t = 1/2, which 1,500 steps of this MLP do not learn); each (settings, data.pt, model.pt).
+    (Measured: sigma = 0.05 changes neither at this budget, pair recovery 1.0 at 90 degrees and 0.0 at 180 for
+    both sigmas, so a sigma comparison here would test nothing.)"""
     out = {}
-    for name, angle, sigma in (("memorising", 90.0, 0.0), ("noisy", 180.0, 0.05)):
+    for name, angle, sigma in (("memorising", 90.0, 0.0), ("crossing", 180.0, 0.0)):
         folder = tmp_path_factory.mktemp(name)
         settings = _cell_settings(angle, sigma)
         prepare_data(settings, folder / "data.pt")
@@ -107,15 +110,17 @@ def test_trained_sigma0_cell_reproduces_its_pairs(cells) -> None:
     assert float(result.l2_partner.mean()) == pytest.approx(value["l2_to_training_partner"], rel=1e-5)
 
 
-def test_trained_sigma005_counter_example_does_not(cells) -> None:
-    """Counter Example 1 trained at sigma = 0.05: reported numbers, recovery below the memorising cell's."""
+def test_trained_crossing_cell_does_not(cells) -> None:
+    """Counter Example 1 at the same sigma and budget: the crossing is not learnt, the verdict says so, recovery
+    and L2 are on the other side of the memorising cell's; the second verdict sees no collapse either."""
     memorising = _run(cells["memorising"])
-    result = _run(cells["noisy"])
+    result = _run(cells["crossing"])
     _check_reported(result)
     assert not result.memorises and result.verdict.startswith("does not reproduce its training pairs: ")
     assert result.pair_recovery < memorising.pair_recovery
     assert result.pair_recovery < 0.5
     assert result.l2_partner.median() > memorising.l2_partner.median()
+    assert not result.collapses and not memorising.collapses
 
 
 def test_exact_field_memorises_with_zero_gradient_variance_at_sigma0() -> None:
