@@ -42,8 +42,8 @@ def _cell_settings(angle: float, sigma: float) -> dict[str, Any]:
     """A small rotation cell's settings as the workflow resolves them (schema defaults filled in)."""
     experiment = {"kind": "rotation", "grid": {"sigma": [sigma], "coupling": ["rotated"], "seed": [1]},
                   "dim": dm.DIM, "angle": angle, "shift": dm.SHIFT, "n_pairs": 16, "n_test": 16, "width": dm.WIDTH,
-                  "depth": dm.DEPTH, "activation": "silu", "steps": 1500, "batch_size": 16, "lr": 0.003,
-                  "lr_schedule": "cosine", "probe_every": 0, "checkpoint_every": 0, "solver": "euler",
+                  "depth": dm.DEPTH, "activation": "silu", "time_features": 0, "steps": 1500, "batch_size": 16,
+                  "lr": 0.003, "lr_schedule": "cosine", "probe_every": 0, "checkpoint_every": 0, "solver": "euler",
                   "solver_steps": [101], "n_trajectories": 0}
     (cell,) = Sweep(validate_config({"results_dir": "unused", "experiments": {"diagnose": experiment}}))
     return cell.settings
