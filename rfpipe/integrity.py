@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rfpipe.layout import CELLS, DATA
 
-__all__ = ["VERIFIED", "CorruptFileError", "check_file", "damaged_files", "damaged_outputs", "remove_damaged",
-           "write_atomic"]
+__all__ = ["VERIFIED", "CorruptFileError", "check_file", "damaged_files", "damaged_outputs", "remove_cell",
+           "remove_damaged", "write_atomic"]
 
 RERUN = "run the workflow again: it removes damaged outputs it finds and makes them again"
 
@@ -149,13 +149,23 @@ def remove_damaged(path: str | os.PathLike) -> list[Path]:
     A file of a cell folder (``.../cells/<cell>/``) takes every file of that folder with it, so that the whole
     cell runs again (trained, evaluated) and, their inputs being newer, the reports after it: removing it alone
     would leave a hole Snakemake fills only when a job needs the file. Any other file (a data file, an
-    experiment's Parquet) is removed alone; it is made again when a job needs it.
+    experiment's Parquet) is removed alone; the workflow also removes the cells trained on a damaged data file
+    (:func:`remove_cell`), so that it is needed, and made, again.
     """
     path = Path(path)
     if CELLS in path.parts[:-1]:
-        removed = sorted(p for p in path.parent.iterdir() if p.is_file() and not p.name.startswith("."))
-    else:
-        removed = [path]
+        return remove_cell(path.parent)
+    path.unlink(missing_ok=True)
+    return [path]
+
+
+def remove_cell(folder: str | os.PathLike) -> list[Path]:
+    """Remove every file but hidden ones of a cell folder, so that the cell runs again; returns the removed files
+    (none if the folder does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     for p in removed:
         p.unlink(missing_ok=True)
     return removed

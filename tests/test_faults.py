@@ -771,6 +771,26 @@ def test_damaged_output_is_reported_and_remade(
     assert _outputs(workdir) == before
 
 
+def test_damaged_data_file_is_reported_and_remade(
+        finished: tuple[Path, dict[str, subprocess.CompletedProcess[str]]]) -> None:
+    """A data file with one flipped bit: the start-up scan names it and removes it with the cells trained on it
+    (else Snakemake, finding those outputs present, would never need the data again and leave the hole); rule
+    ``data`` makes it again and the cell is retrained: every output the same bytes as before the damage."""
+    workdir = finished[0]
+    before = _outputs(workdir)
+    (data,) = [workdir / p for p in before if p.endswith("data.pt")]
+    _damage(data, "bitflip")
+    assert damaged_files([data]) != []
+    run = _snakemake(workdir, TARGET)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"rfpipe: {data.relative_to(workdir)} is damaged" in run.stderr
+    assert f"removed (data.pt; with the cells trained on it: results/rotation/cells/{CELL}) to be made again" \
+        in run.stderr
+    assert re.search(r"rule data:", run.stdout + run.stderr) and re.search(r"rule train_rotation:",
+                                                                            run.stdout + run.stderr)
+    assert _outputs(workdir) == before
+
+
 FAILING_CONFIG: dict[str, Any] = {
     "results_dir": "results",
     "experiments": {"rotation": {

@@ -144,7 +144,9 @@ def test_c7_rule(partner, ot, verdict):
     assert row["l2_to_training_partner_sigma0_paper"] == pytest.approx(8.63)
 
 
-def test_cell_device():
+def test_cell_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``device: auto`` takes the GPU exactly when torch sees one (both branches, by patching what torch reports);
+    a kind without a device and the images' default run on the CPU."""
     from rfpipe.pipeline import build_model, cell_device, cell_settings
     from rfpipe.sweep import Sweep
 
@@ -154,7 +156,10 @@ def test_cell_device():
         "sigma": [0.0], "coupling": ["rotated"], "seed": [0]}}}}))))
     assert cell_device(cell_settings(rotation.settings)) == torch.device("cpu")  # a kind without a device
     auto = cell_settings({**cell.settings, "device": "auto"})
-    assert cell_device(auto).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for available, expected in ((True, torch.device("cuda")), (False, torch.device("cpu"))):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda available=available: available)
+        assert cell_device(auto) == expected
+    assert cell_device(cell_settings({**cell.settings, "device": "cuda"})) == torch.device("cuda")  # as asked
     net = build_model(cell_settings(cell.settings))
     assert next(net.parameters()).device.type == "cpu" and net.inp.in_channels == 3
 

@@ -2,9 +2,22 @@
 # existing .pt and .parquet file of the experiments is read back (zip and Parquet page CRC-32s;
 # rfpipe.integrity) when the workflow starts, unless it passed at an earlier start and its size, time and inode
 # are unchanged (<experiment>/.verified.json). A damaged file is removed, with the other files of its cell
-# folder if it is in one: the cell is trained and evaluated again, and the reports after it are remade. A dry
-# run only reports them, and writes nothing.
-from rfpipe.integrity import damaged_outputs, remove_damaged
+# folder if it is in one: the cell is trained and evaluated again, and the reports after it are remade. A
+# damaged data file takes the cells trained on it with it, so that it is needed, and made, again. A dry run only
+# reports them, and writes nothing.
+from rfpipe.integrity import damaged_outputs, remove_cell, remove_damaged
+
+
+def cells_on_data(path):
+    """The cell folders of every cell trained on the data file ``path``."""
+    path = Path(path).resolve()
+    return [
+        LAYOUT.experiment(name).cells / cell.path
+        for name, exp in SWEEP.experiments.items()
+        for cell in exp.cells.values()
+        if LAYOUT.experiment(name).data(cell.data_path).resolve() == path
+    ]
+
 
 for _path, _reason in damaged_outputs(
     [LAYOUT.experiment(name).root for name in SWEEP.experiments], remember=not DRYRUN
@@ -13,7 +26,9 @@ for _path, _reason in damaged_outputs(
         sys.stderr.write(f"rfpipe: {_path} is damaged ({_reason}); a run without -n removes it and makes it again\n")
     else:
         _removed = ", ".join(p.name for p in remove_damaged(_path))
-        sys.stderr.write(f"rfpipe: {_path} is damaged ({_reason}); removed ({_removed}) to be made again\n")
+        _cells = [str(folder) for folder in cells_on_data(_path) if remove_cell(folder)]
+        _also = f"; with the cells trained on it: {', '.join(_cells)}" if _cells else ""
+        sys.stderr.write(f"rfpipe: {_path} is damaged ({_reason}); removed ({_removed}{_also}) to be made again\n")
 
 
 # One job per cell, for every kind with cell outputs (rule train_<kind>): its jobs.run_cell, through
