@@ -240,3 +240,27 @@ def test_claim_summary_counts_unconverged_tests_apart() -> None:
                            "not converged 1 (")
     (line,) = [s for s in claim_summary(frame(["not converged"] * 3)) if s.startswith("- **C4**")]
     assert "no verdict: 3 of 3 tests not converged" in line and "reproduced in" not in line
+
+
+def test_converged_column_follows_the_cells_behind_the_row() -> None:
+    """``converged``: yes when every cell behind a verdict row met its criterion, no when one did not (and the
+    verdict then reads not converged), empty where no cell was trained (closed forms: no cell counts)."""
+    from rfpipe.reporting.paper import converged_text, verdict_metric_rows
+
+    assert converged_text({"cells": 6, "cells_converged": 6}) == "yes"
+    assert converged_text({"cells": 6, "cells_converged": 5}) == "no"
+    assert converged_text({"cells": 0, "cells_converged": 0}) == ""
+    assert converged_text({"verdict": "reproduced"}) == ""
+    verdict = {"claim": "C4", "paper_item": "x", "n_pairs": 16, "verdict": "not converged", "cells": 6,
+               "cells_converged": 3, "l2_sigma0": 1.0, "l2_noisy": 2.0, "n_seeds": 3}
+    rows = verdict_metric_rows(verdict, pd.DataFrame(columns=["metric", "sigma", "n_pairs", "mean"]),
+                               setting_cols=["n_pairs"], metrics=["l2"], sigmas={"sigma0": 0.0, "noisy": 0.05},
+                               summary_match={})
+    assert [r["converged"] for r in rows] == ["no", "no"] and {r["verdict"] for r in rows} == {"not converged"}
+
+
+def test_converged_column_in_every_output(paper_run, tmp_path: Path) -> None:
+    """The column is in the CSV and the LaTeX table; the closed-form rows leave it empty."""
+    _, _, frame = paper_run
+    assert "converged" in COLUMNS and set(frame.loc[frame["experiment"] == "gauss", "converged"]) == {""}
+    assert "Converged" in to_latex(frame)

@@ -46,7 +46,8 @@ from rfpipe.reporting.reference import reported_value
 from rfpipe.reporting.verdict import all_converged, decide, one_sided, significant
 from rfpipe.kinds.images import KIND
 from rfpipe.layout import ExperimentLayout
-from rfpipe.reporting.paper import (CLAIMS, as_float, axes_except, isna, read_table, setting_text, verdict_metric_rows,
+from rfpipe.reporting.paper import (CLAIMS, as_float, axes_except, converged_text, isna, read_table, setting_text,
+                                    verdict_metric_rows,
                                     verdict_text)
 from rfpipe.sweep import Experiment
 
@@ -105,7 +106,8 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
             row.update(p_sigma0=p0_less, p_noisy=pv_more)
             row["verdict"] = decide(significant([p0_less, pv_more], alpha), significant([p0_more, pv_less], alpha),
                                     len(seeds), converged=converged)
-            trained[(setting.get("n_pairs"), *[v for k, v in setting.items() if k != "n_pairs"])] = converged
+            trained[(setting.get("n_pairs"), *[v for k, v in setting.items() if k != "n_pairs"])] = (n_converged,
+                                                                                                     n_cells)
             gaps[(setting.get("n_pairs"), *[v for k, v in setting.items() if k != "n_pairs"])] = zero.loc[seeds, "gap"]
         else:
             partner_less, partner_more = one_sided(zero.loc[seeds, "l2_to_training_partner"],
@@ -130,8 +132,11 @@ def c6_c7_verdicts(metrics: pd.DataFrame, setting_axes: list[str], verdict_sigma
                          "gap_sigma0_small_n": float(small.loc[seeds].mean()),
                          "gap_sigma0_large_n": float(large.loc[seeds].mean()),
                          "p_sigma0": more,
-                         "verdict": decide(significant([more], alpha), significant([less], alpha), len(seeds),
-                                           converged=trained[(all_n[0], *rest)] and trained[(all_n[-1], *rest)])})
+                         "cells_converged": trained[(all_n[0], *rest)][0] + trained[(all_n[-1], *rest)][0],
+                         "cells": trained[(all_n[0], *rest)][1] + trained[(all_n[-1], *rest)][1]})
+            converged = rows[-1]["cells_converged"] == rows[-1]["cells"]
+            rows[-1]["verdict"] = decide(significant([more], alpha), significant([less], alpha), len(seeds),
+                                         converged=converged)
     return pd.DataFrame(rows)
 
 
@@ -229,7 +234,8 @@ def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, A
                 rows.append({"claim": "C6", "paper_item": CLAIMS["C6"][0], "setting": text,
                              "metric": f"l2 gap partner - OT ({which.replace('_', ' ')})", "sigma": 0.0,
                              "ours_mean": as_float(v[f"gap_sigma0_{which}"]), "n_seeds": as_float(v["n_seeds"]),
-                             "p_value": as_float(v["p_sigma0"]), "verdict": verdict_text(v["verdict"]), "unit": text})
+                             "p_value": as_float(v["p_sigma0"]), "verdict": verdict_text(v["verdict"]),
+                             "converged": converged_text(v), "unit": text})
             continue
         table = {"C6": "table2", "C7": "table3"}[v["claim"]]
         if v["claim"] == "C6":
