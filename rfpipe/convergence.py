@@ -7,14 +7,21 @@ From the batch losses l_s of steps s = 0 .. T - 1 (each step's training loss, be
     final_loss  = L(T)                          the smoothed loss at the end of training
     loss_change = (L(ceil(0.8 T)) - L(T)) / L(T)  its relative fall over the last fifth of training
 
-    converged  <=>  loss_change <= converge_tol   and, where the minimum is 0 (sigma = 0 on a fixed pairing),
-                    final_loss / D <= loss_target           (D: coordinates of one sample, 2 for the rotation)
+    converged  <=>  final_loss / D <= loss_target                     (D: coordinates of one sample)
+                    or, where the minimum is positive, loss_change <= converge_tol
 
-A loss still falling by more than ``converge_tol`` over the last fifth has not reached its minimiser; at
-sigma = 0 the minimum is 0 (Proposition 2: the minimiser reproduces the training pairs), so a flat but high
-loss is a stalled optimisation, not a minimiser. At sigma > 0 the minimum is positive (the noise's irreducible
-variance), and so it is for a coupling that re-pairs every batch (``independent``: the minimum is the conditional
-variance of x_1 - x_0 given x_t); there only the flatness is asked for.
+Every loss is >= 0, so a loss within ``loss_target`` per coordinate of 0 is within it of the minimum, whatever
+the minimum is. Above that: where the minimum is 0 (sigma = 0 on a fixed pairing; Proposition 2: the minimiser
+reproduces the training pairs) the run has not converged, flat or not (a flat but high loss is a stalled
+optimisation); where it is positive (sigma > 0: the noise's irreducible variance; a coupling that re-pairs every
+batch, ``independent``: the conditional variance of x_1 - x_0 given x_t) it has converged when the loss no
+longer falls by more than ``converge_tol`` over the last fifth.
+
+Revised 2026-12-02 (issue 15), said here because it is a change of a rule written before the runs: the first
+version also asked every run to be flat, which a loss converging to a zero minimum need not be (the ReFlow
+rounds on the straight coupling, seed 0 of the default run, end at smoothed losses of 1.6e-5 to 2.9e-5, three
+orders of magnitude under the target, and still fall by 3 to 13 % over their last fifth: 4 of those 6 rounds
+were "not converged"). No cell above the target changes; the runs it changes are listed in the issue's note.
 """
 
 from __future__ import annotations
@@ -68,6 +75,6 @@ def convergence(losses: Sequence[float], zero_minimum: bool, dim: int, converge_
     final = _window_mean(losses, steps, width)
     before = _window_mean(losses, math.ceil(0.8 * steps), width)
     change = (before - final) / final if final > 0 else (0.0 if before == final else math.inf)
+    at_minimum = final / dim <= loss_target
     flat = change <= converge_tol
-    low = not zero_minimum or final / dim <= loss_target
-    return Convergence(steps, final, change, converge_tol, loss_target, bool(flat and low))
+    return Convergence(steps, final, change, converge_tol, loss_target, bool(at_minimum or (flat and not zero_minimum)))

@@ -167,3 +167,13 @@ def test_cuda_without_gpu_refused_locally_only(in_grid: bool) -> None:
     exp["grid"].pop("device", None)
     exp["device"] = "auto"
     validate_config(config)
+
+
+def test_the_workflow_validates_with_the_package_schema() -> None:
+    """workflow/schemas/config.schema.yaml is the package's schema (a link), so that an edit to one is the edit
+    to both: a tool that rewrites the link as a file (``sed -i``) would let them drift apart silently."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    link = root / "workflow" / "schemas" / "config.schema.yaml"
+    assert link.is_symlink() and link.resolve() == (root / "rfpipe" / "schemas" / "config.schema.yaml").resolve()

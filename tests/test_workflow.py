@@ -273,7 +273,8 @@ def test_reflow_report(run: Path) -> None:
     frame = ds.dataset([str(p) for p in (root / "cells").rglob("reflow.parquet")],
                        format="parquet").to_table().to_pandas()
     assert sorted(frame["round"].unique()) == [0, 1]
-    assert set(frame["metric"]) == {"coupling_shift", "relative_shift", "straightness", "l2_to_ot"}
+    assert set(frame["metric"]) == {"coupling_shift", "relative_shift", "straightness", "l2_to_ot", "final_loss",
+                                   "loss_change", "converged"}
     verdicts = pd.read_csv(root / "tables" / "verdicts.csv")
     assert (verdicts["claim"] == "C8").sum() == 1
     assert (root / "figures" / "reflow.png").read_bytes()[:4] == b"\x89PNG"

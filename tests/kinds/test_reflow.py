@@ -9,13 +9,17 @@ from rfpipe.kinds.reflow.report import c8_verdicts
 from rfpipe.reporting.paper import claim_summary
 
 
-def _frame(shifts: dict[tuple[str, float], list[list[float]]]) -> pd.DataFrame:
+def _frame(shifts: dict[tuple[str, float], list[list[float]]],
+           unconverged: set[tuple[str, float, int, int]] = frozenset()) -> pd.DataFrame:
+    """relative_shift per (coupling, sigma), seed and round; every round converged but those in ``unconverged``
+    (coupling, sigma, seed, round)."""
     rows = []
     for (coupling, sigma), per_seed in shifts.items():
         for seed, values in enumerate(per_seed):
             for r, v in enumerate(values):
-                rows.append({"coupling": coupling, "sigma": sigma, "seed": seed, "round": r,
-                             "metric": "relative_shift", "value": v})
+                base = {"coupling": coupling, "sigma": sigma, "seed": seed, "round": r}
+                rows += [{**base, "metric": "relative_shift", "value": v},
+                         {**base, "metric": "converged", "value": float((coupling, sigma, seed, r) not in unconverged)}]
     return pd.DataFrame(rows)
 
 
@@ -54,3 +58,15 @@ def test_reflow_rows(paper_run) -> None:
     assert len(context) == 6 and (context["verdict"] == "").all()
     line = next(s for s in claim_summary(frame) if s.startswith("- **C8**"))
     assert "reproduced in 1 of 1 test;" in line
+
+
+def test_c8_not_converged_when_any_round_of_a_cell_is_not() -> None:
+    """One unconverged round (round 0 or a ReFlow round) of one seed of the claim's cells: not converged, whatever
+    the shifts say; an unconverged context cell does not touch the claim row."""
+    shifts = {("ot", 0.0): [[0.1, 0.001, 0.002], [0.1, 0.003, 0.001]], ("independent", 0.0): [[0.5, 0.2, 0.1]] * 2}
+    for where in ((("ot", 0.0, 1, 2)), (("ot", 0.0, 0, 0))):
+        out = c8_verdicts(_frame(shifts, {where}), [], 0.01).set_index(["coupling", "sigma"])
+        assert out.loc[("ot", 0.0), "verdict"] == "not converged"
+        assert (out.loc[("ot", 0.0), "cells_converged"], out.loc[("ot", 0.0), "cells"]) == (1, 2)
+    out = c8_verdicts(_frame(shifts, {("independent", 0.0, 0, 1)}), [], 0.01).set_index(["coupling", "sigma"])
+    assert out.loc[("ot", 0.0), "verdict"] == "reproduced"

@@ -65,6 +65,17 @@ def cell_data(wildcards):
     return str(LAYOUT.experiment(wildcards.experiment).data(cell.data_path))
 
 
+def cells_on_data(path):
+    """The cell folders of every cell trained on the data file ``path``."""
+    path = Path(path).resolve()
+    return [
+        LAYOUT.experiment(name).cells / cell.path
+        for name, exp in SWEEP.experiments.items()
+        for cell in exp.cells.values()
+        if LAYOUT.experiment(name).data(cell.data_path).resolve() == path
+    ]
+
+
 def cell_checkpoint(wildcards):
     """The cell's resume checkpoint (not an output: Snakemake would delete it when a job fails); its failure
     record goes beside it."""

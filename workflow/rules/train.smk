@@ -7,18 +7,6 @@
 # reports them, and writes nothing.
 from rfpipe.integrity import damaged_outputs, remove_cell, remove_damaged
 
-
-def cells_on_data(path):
-    """The cell folders of every cell trained on the data file ``path``."""
-    path = Path(path).resolve()
-    return [
-        LAYOUT.experiment(name).cells / cell.path
-        for name, exp in SWEEP.experiments.items()
-        for cell in exp.cells.values()
-        if LAYOUT.experiment(name).data(cell.data_path).resolve() == path
-    ]
-
-
 for _path, _reason in damaged_outputs(
     [LAYOUT.experiment(name).root for name in SWEEP.experiments], remember=not DRYRUN
 ):

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from rfpipe.kinds import Kind, register
 from rfpipe.settings import AdamSettings, CellSettings, MLPSettings, Settings
 
-__all__ = ["KIND", "ReflowReport", "ReflowSettings"]
+__all__ = ["KIND", "ReflowReport", "ReflowSettings", "ReflowTrainSettings"]
+
+
+@dataclass(frozen=True)
+class ReflowTrainSettings(AdamSettings):
+    """:class:`AdamSettings` of every round, with the convergence criterion each round is held to
+    (``converge_tol``, ``loss_target``: :mod:`rfpipe.convergence`)."""
+
+    converge_tol: float
+    loss_target: float
 
 
 @dataclass(frozen=True)
@@ -28,7 +37,7 @@ class ReflowSettings(CellSettings):
     n_pairs: int
     rounds: int
     model: MLPSettings
-    train: AdamSettings
+    train: ReflowTrainSettings
     solver: str
     solver_steps: int
 

@@ -26,7 +26,8 @@ REFLOW_SCHEMA = pa.schema([("round", pa.int64()), ("metric", pa.string()), ("val
 
 def reflow_cell(settings: ReflowSettings, out: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> None:
     """Round 0 and the ReFlow rounds of one cell; one row per round and metric (``coupling_shift``, its share of
-    the mean chord ``relative_shift``, ``straightness``, ``l2_to_ot``) to ``out``.
+    the mean chord ``relative_shift``, ``straightness``, ``l2_to_ot``, and the round's convergence record
+    ``final_loss``, ``loss_change``, ``converged`` as 1 or 0) to ``out``.
 
     A NaN or inf in any round stops the cell naming it; with ``checkpoint`` (the cell's checkpoint path) a
     failure record goes beside it, so that the report marks the cell as failed.
@@ -44,14 +45,17 @@ def reflow_cell(settings: ReflowSettings, out: str | os.PathLike, checkpoint: st
     with recorded_failure(settings, out, checkpoint):
         rounds = reflow(make_model, x_0, x_1, get(settings.kind).couplings[settings.coupling], x_1_ot,
                         Interpolant(settings.sigma, settings.noise), settings.train.config(), settings.rounds,
-                        settings.seed, settings.solver_steps, settings.solver)
+                        settings.seed, settings.solver_steps, settings.solver, settings.train.converge_tol,
+                        settings.train.loss_target)
     chord = float((x_1 - x_0).norm(dim=1).mean())
     rows = []
     for r in rounds:
         log.info("round %d: %s", r.round, r)
         rows += [{"round": r.round, "metric": k, "value": v} for k, v in
                  (("coupling_shift", r.coupling_shift), ("relative_shift", r.coupling_shift / chord),
-                  ("straightness", r.straightness), ("l2_to_ot", r.l2_to_ot))]
+                  ("straightness", r.straightness), ("l2_to_ot", r.l2_to_ot),
+                  ("final_loss", r.convergence.final_loss), ("loss_change", r.convergence.loss_change),
+                  ("converged", float(r.convergence.converged)))]
     write_parquet(pa.Table.from_pylist(rows, schema=REFLOW_SCHEMA), out)
 
 

@@ -5,7 +5,10 @@ C8 rule, fixed before any run, per setting (grid values other than coupling, sig
 
 - reproduced: relative_shift <= ``stall_tol`` in every seed and every round >= 1;
 - not reproduced: relative_shift > ``stall_tol`` in every seed for some round >= 1;
-- inconclusive: anything else, or no sigma = 0 cells.
+- inconclusive: anything else, or no sigma = 0 cells;
+
+and before all of these ``not converged`` when any round of a cell it rests on did not meet its convergence
+criterion (the round's ``converged`` in ``reflow.parquet``; :mod:`rfpipe.convergence`).
 
 That is the shared rule (:func:`rfpipe.reporting.verdict.decide`) with "stalls" as the evidence for the claim,
 "moved in some round" against it, and no minimum number of seeds beyond one. Rows for the ``independent``
@@ -27,7 +30,8 @@ from rfpipe.reporting.common import read_cells, save_figure, summarise, write_ta
 from rfpipe.reporting.verdict import decide
 from rfpipe.kinds.reflow import KIND
 from rfpipe.layout import ExperimentLayout
-from rfpipe.reporting.paper import CLAIMS, axes_except, read_table, setting_text, summary_stats, verdict_text
+from rfpipe.reporting.paper import (CLAIMS, axes_except, converged_text, read_table, setting_text, summary_stats,
+                                    verdict_text)
 from rfpipe.sweep import Experiment
 
 __all__ = ["c8_verdicts", "report_reflow", "paper_rows", "report"]
@@ -39,6 +43,7 @@ def c8_verdicts(frame: pd.DataFrame, setting_axes: list[str], stall_tol: float) 
     needs two seeds; a setting without ``ot`` cells at sigma 0 gets a C8 row ``inconclusive`` (nothing tested
     the claim there)."""
     rel = frame[(frame["metric"] == "relative_shift") & (frame["round"] >= 1)]
+    record = frame[frame["metric"] == "converged"]
     rows = []
     for key, group in rel.groupby([*setting_axes, "coupling", "sigma"], sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -47,12 +52,16 @@ def c8_verdicts(frame: pd.DataFrame, setting_axes: list[str], stall_tol: float) 
         stalled = (per_round <= stall_tol).all(axis=None)
         moved = (per_round > stall_tol).all(axis=0).any()
         claim_row = setting["coupling"] == "ot" and setting["sigma"] == 0.0
+        mine = record.merge(group[["seed", *setting]].drop_duplicates(), on=["seed", *setting])
+        every_round = mine.groupby("seed")["value"].min() if len(mine) else pd.Series(dtype=float)
+        cells, cells_converged = int(len(every_round)), int((every_round == 1.0).sum())
         # a threshold rule, no test: in every seed and round; at least two seeds, as every rule asks
-        verdict = decide([stalled], [moved], int(per_round.shape[0]))
+        verdict = decide([stalled], [moved], int(per_round.shape[0]), converged=cells_converged == cells)
         rows.append({"claim": "C8" if claim_row else "C8 (context)", "paper_item": "Lemma 2", **setting,
                      "n_seeds": int(per_round.shape[0]), "max_relative_shift": float(per_round.max(axis=None)),
                      "mean_relative_shift_round1": float(per_round[1].mean()), "stall_tol": stall_tol,
                      "stalls": "yes" if stalled else ("no" if moved else "mixed"),
+                     "cells_converged": cells_converged, "cells": cells,
                      "verdict": verdict if claim_row else None})
     tested = {tuple(r[a] for a in setting_axes) for r in rows if r["claim"] == "C8"}
     for key in sorted({tuple(r[a] for a in setting_axes) for r in rows} - tested):
@@ -104,5 +113,6 @@ def paper_rows(experiment: Experiment, experiment_dir: Path) -> list[dict[str, A
             rows.append({"claim": "C8", "paper_item": CLAIMS["C8"][0], "setting": text,
                          "metric": f"relative_shift (round {r})", "sigma": float(v["sigma"]),
                          "paper_value": math.nan, **stats, "p_value": math.nan,
-                         "verdict": "" if context else verdict_text(v["verdict"])})
+                         "verdict": "" if context else verdict_text(v["verdict"]),
+                         "converged": converged_text(v)})
     return rows
