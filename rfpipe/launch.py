@@ -55,6 +55,8 @@ import submitit
 import submitit.helpers
 from submitit.core.utils import FailedJobError, FailedSubmissionError, UncompletedJobError
 
+from rfpipe.poller import INCOMPLETE_STATES, StatusBoard
+
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "slurm")
@@ -63,6 +65,12 @@ POLL_S = float(os.environ.get("RFPIPE_SLURM_POLL_S", "1"))
 #: seconds between forced `sacct` queries (submitit alone backs off to one per 10 min for long jobs, so a
 #: job cancelled or killed by Slurm would be noticed late)
 SACCT_EVERY_S = float(os.environ.get("RFPIPE_SLURM_SACCT_S", "30"))
+#: sbatch attempts in all when its error is transient, and the first wait between them (doubling)
+SBATCH_TRIES = int(os.environ.get("RFPIPE_SLURM_SBATCH_TRIES", "4"))
+SBATCH_RETRY_S = float(os.environ.get("RFPIPE_SLURM_SBATCH_RETRY_S", "5"))
+#: pieces of sbatch's message that mean "try again" (a busy, restarting or unreachable controller), not a refusal
+TRANSIENT_SBATCH_ERRORS = ("timed out", "unable to contact", "temporarily", "connection refused", "connect failure",
+                           "zero bytes were transmitted", "try again", "slurm_persist_conn")
 # the folder holding the rfpipe package: put first on the job's PYTHONPATH, so the job imports the same
 # rfpipe as the process that submits it (as workflow/scripts/_checkout.py does for rule jobs)
 _CHECKOUT = str(Path(__file__).resolve().parents[1])
@@ -268,7 +276,9 @@ def submit(target: str, kwargs: dict[str, Any], *, resources: SlurmResources | N
     """Submit ``call(target, kwargs)`` as a Slurm job and return the submitit job (without waiting).
 
     The target's module is looked up (``importlib.util.find_spec``) but not imported. sbatch refusing the
-    job raises :class:`LaunchError` with sbatch's message.
+    job raises :class:`LaunchError` with sbatch's message at once; an error that says the controller is busy or
+    unreachable (:data:`TRANSIENT_SBATCH_ERRORS`) is retried ``SBATCH_TRIES`` times in all, waiting
+    ``SBATCH_RETRY_S``, twice that, ... in between.
     """
     module_name, name = _split_target(target)
     try:
@@ -286,29 +296,40 @@ def submit(target: str, kwargs: dict[str, Any], *, resources: SlurmResources | N
     setup = [f"export PYTHONPATH={shlex.quote(_CHECKOUT)}${{PYTHONPATH:+:$PYTHONPATH}}"]
     executor.update_parameters(slurm_job_name=job_name or f"rfpipe:{name}", slurm_setup=setup,
                                **resources.submitit_parameters())
-    try:
-        job = executor.submit(Call(target, kwargs))
-    except (FailedJobError, FailedSubmissionError, OSError) as err:
-        raise LaunchError(f"sbatch refused {target} ({_describe(resources)}): {_clean(err)}") from err
+    for attempt in range(SBATCH_TRIES):
+        try:
+            job = executor.submit(Call(target, kwargs))
+            break
+        except (FailedJobError, FailedSubmissionError, OSError) as err:
+            message = _clean(err)
+            if attempt + 1 == SBATCH_TRIES or not _transient(message):
+                raise LaunchError(f"sbatch refused {target} ({_describe(resources)}): {message}") from err
+            delay = SBATCH_RETRY_S * 2 ** attempt
+            log.warning("sbatch failed (%s); trying again in %.0f s (%d of %d)", message, delay, attempt + 2,
+                        SBATCH_TRIES)
+            time.sleep(delay)
     log.info("submitted %s as Slurm job %s (logs in %s)", target, job.job_id, log_dir)
     return job
 
 
-def wait(job: submitit.Job, target: str = "the job") -> Any:
+def wait(job: submitit.Job, target: str = "the job", board: StatusBoard | None = None) -> Any:
     """Wait for ``job``; return its result or raise :class:`LaunchError` with the job's error.
 
-    Checks the result file every ``POLL_S`` s and asks ``sacct`` every ``SACCT_EVERY_S`` s, so a job that
-    Slurm cancelled, timed out or lost is reported within that time. Requeued jobs (pending again after a
-    preemption) are waited for. If the waiting process is interrupted (Ctrl-C, SIGTERM), the job is cancelled.
+    Checks the result file every ``POLL_S`` s (a stat) and the job's state on the host's shared status board
+    (:class:`rfpipe.poller.StatusBoard`: one ``sacct`` every ``SACCT_EVERY_S`` s for all the jobs this host waits
+    for, whatever their number), so a job that Slurm cancelled, timed out or lost is reported within that
+    time. Requeued jobs (pending again after a preemption) are waited for. If the waiting process is
+    interrupted (Ctrl-C, SIGTERM), the job is cancelled.
     """
-    last_sacct = time.monotonic()
+    board = board or StatusBoard(interval_s=SACCT_EVERY_S)
+    board.register(job.job_id)
     restore = _raise_on_sigterm()
+    state = "UNKNOWN"
     try:
-        while not job.done():
-            if time.monotonic() - last_sacct >= SACCT_EVERY_S:
-                last_sacct = time.monotonic()
-                if job.done(force_check=True):
-                    break
+        while not job.paths.result_pickle.exists():
+            state = board.state(job.job_id)
+            if state not in INCOMPLETE_STATES:
+                break
             time.sleep(POLL_S)
     except BaseException:
         log.warning("interrupted while waiting: cancelling Slurm job %s", job.job_id)
@@ -316,8 +337,8 @@ def wait(job: submitit.Job, target: str = "the job") -> Any:
         raise
     finally:
         restore()
+        board.unregister(job.job_id)
     if not job.paths.result_pickle.exists():
-        state = job.watcher.get_state(job.job_id, mode="cache").split()[0].upper() if job.job_id else ""
         if state in _NO_RESULT_STATES:
             job._results_timeout_s = 2  # else submitit waits 15 s for a result file (slow NFS) that never comes
     try:
@@ -355,6 +376,12 @@ def run(target: str, kwargs: dict[str, Any], *, executor: str = "local", resourc
 def _describe(resources: SlurmResources) -> str:
     parts = [f"{k}={v}" for k, v in dataclasses.asdict(resources).items() if v not in (None, {}, 0)]
     return ", ".join(parts)
+
+
+def _transient(message: str) -> bool:
+    """Whether sbatch's ``message`` says the controller is busy or unreachable (retry) rather than refusing."""
+    text = message.lower()
+    return any(piece in text for piece in TRANSIENT_SBATCH_ERRORS)
 
 
 def _clean(err: BaseException) -> str:

@@ -310,3 +310,92 @@ def test_training_cell_requeued_equals_uninterrupted(tmp_path, request):
     b = torch.load(paths["outputs"]["model"], weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not Path(paths["checkpoint"]).exists()
+
+
+BUSY = "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation"
+
+
+def _wrapper(folder: Path, name: str, fail_first: int = 0, message: str = BUSY) -> Path:
+    """``folder/name``: logs each call to ``folder/name.calls``; its first ``fail_first`` calls print ``message``
+    and exit 1 (a busy controller), the later ones run the real command."""
+    real = shutil.which(name)
+    assert real, name
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / name
+    script.write_text(f'#!/bin/bash\nprintf "%s\\n" "$*" >> "{folder}/{name}.calls"\n'
+                      f'n=$(wc -l < "{folder}/{name}.calls")\n'
+                      f'if [ "$n" -le {fail_first} ]; then echo "{message}" >&2; exit 1; fi\n'
+                      f'exec "{real}" "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_two_jobs_in_flight_share_one_poller_one_cancelled_one_finished(tmp_path):
+    """Two cells waited for at once through one status board: the finished one returns its result, the cancelled
+    one is reported with Slurm's state within 30 s; every status query asked for both jobs while both waited,
+    and there was at most one query per interval (not one per job)."""
+    from threading import Thread
+
+    from rfpipe.poller import StatusBoard
+
+    sacct = _wrapper(tmp_path / "bin", "sacct")
+    board = StatusBoard(tmp_path / "board", interval_s=2.0, command=[str(sacct), "-n", "-P", "-X", "-o",
+                                                                      "JobID,State"])
+    long = launch.submit("rfpipe.launch:_selftest_resumable",
+                         {"progress": str(tmp_path / "p"), "calls": str(tmp_path / "c"), "steps": 600, "step_s": 1},
+                         resources=SlurmResources(mem_mb=500, time_min=15), log_dir=tmp_path / "logs")
+    short = launch.submit("rfpipe.launch:_selftest_resumable",
+                          {"progress": str(tmp_path / "q"), "calls": str(tmp_path / "d"), "steps": 3, "step_s": 1},
+                          resources=SlurmResources(mem_mb=500, time_min=15), log_dir=tmp_path / "logs")
+    outcome: dict[str, object] = {}
+
+    def wait(name, job):
+        try:
+            outcome[name] = launch.wait(job, name, board=board)
+        except LaunchError as err:
+            outcome[name] = err
+
+    start = time.monotonic()
+    threads = [Thread(target=wait, args=(name, job)) for name, job in (("long", long), ("short", short))]
+    for t in threads:
+        t.start()
+    _wait_for_lines(tmp_path / "p", 1, long)
+    subprocess.run(["scancel", long.job_id], check=True)
+    cancelled_at = time.monotonic()
+    threads[0].join(120)
+    reported = time.monotonic() - cancelled_at
+    threads[1].join(120)
+    elapsed = time.monotonic() - start
+    assert isinstance(outcome["long"], LaunchError) and "CANCELLED" in str(outcome["long"]), outcome
+    assert reported < 30, reported
+    assert outcome["short"] is None and (tmp_path / "q").read_text().splitlines() == ["0", "1", "2"]
+    calls = (tmp_path / "bin" / "sacct.calls").read_text().splitlines()
+    assert calls and len(calls) <= elapsed / 2.0 + 2, (len(calls), elapsed)
+    both = f"-j {','.join(sorted([long.job_id, short.job_id]))}"
+    # once both waited (the short one for its 3 s of steps, more than one interval), one query asked for both
+    assert any(c.endswith(both) for c in calls), calls
+    assert all(c.endswith(both) or c.endswith(f"-j {short.job_id}") or c.endswith(f"-j {long.job_id}")
+               for c in calls)
+
+
+def test_sbatch_failing_twice_then_succeeding_submits_once(tmp_path, monkeypatch):
+    """sbatch answering a busy controller's error twice, then accepting: the job is submitted on the third try
+    and runs; a refusal (an invalid partition) is not retried (test_bad_partition_fails_fast_with_sbatchs_message)."""
+    sbatch = _wrapper(tmp_path / "bin", "sbatch", fail_first=2)
+    monkeypatch.setenv("PATH", f"{sbatch.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(launch, "SBATCH_RETRY_S", 0.1)
+    out = tmp_path / "out.json"
+    run("rfpipe.launch:_selftest", {"path": str(out), "text": "third time"}, executor="slurm",
+        resources=SlurmResources(cpus=1, mem_mb=500, time_min=5), log_dir=tmp_path / "logs")
+    assert json.loads(out.read_text())["text"] == "third time"
+    assert len((tmp_path / "bin" / "sbatch.calls").read_text().splitlines()) == 3
+
+
+def test_sbatch_failing_every_time_gives_up_with_its_message(tmp_path, monkeypatch):
+    sbatch = _wrapper(tmp_path / "bin", "sbatch", fail_first=100)
+    monkeypatch.setenv("PATH", f"{sbatch.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(launch, "SBATCH_RETRY_S", 0.01)
+    with pytest.raises(LaunchError, match="Socket timed out"):
+        run("rfpipe.launch:_selftest", {"path": str(tmp_path / "never")}, executor="slurm",
+            resources=SlurmResources(cpus=1, mem_mb=500, time_min=5), log_dir=tmp_path / "logs")
+    assert len((tmp_path / "bin" / "sbatch.calls").read_text().splitlines()) == launch.SBATCH_TRIES
