@@ -87,9 +87,11 @@ class ExperimentLayout:
     def benchmark(self, stage: str, name: str | None = None) -> Path:
         return self.root / "benchmarks" / (f"{stage}/{name}.tsv" if name is not None else f"{stage}.tsv")
 
-    def slurm_logs(self, cell_path: str) -> Path:
-        """Folder of a cell's Slurm files (the sbatch script, the job's stdout and stderr)."""
-        return self.root / "logs" / "slurm" / cell_path
+    def slurm_logs(self, cell_path: str, stage: str | None = None) -> Path:
+        """Folder of the Slurm files (the sbatch script, the job's stdout and stderr) of a cell's job, or of its
+        ``stage`` job (``reflow_pairs``); ``cell_path`` ``compute`` for the experiment's own job."""
+        folder = self.root / "logs" / "slurm" / cell_path
+        return folder / stage if stage else folder
 
 
 @dataclass(frozen=True)

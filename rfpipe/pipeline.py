@@ -225,9 +225,10 @@ def data_job(settings: Mapping[str, Any], inputs: Mapping[str, str], data: str, 
 
 def experiment_job(name: str, settings: Mapping[str, Any], output: str, log: str | None = None,
                    threads: int = 1) -> None:
-    """The one job of a whole experiment: its kind's ``jobs.run_experiment(experiment, output)``, the experiment
-    expanded from ``settings`` (the rule's params: fixed settings and ``grid``)."""
-    with log_to(log, threads):
+    """The one job of a whole experiment (a target :mod:`rfpipe.launch` runs here or submits to Slurm): its
+    kind's ``jobs.run_experiment(experiment, output)``, the experiment expanded from ``settings`` (the rule's
+    params: fixed settings and ``grid``)."""
+    with log_to(log, _threads(threads)):
         experiment: Experiment = expand_experiment(name, settings)
         kinds.get(experiment.kind).function("jobs", "run_experiment")(experiment, output)
 
@@ -248,6 +249,6 @@ def generate_reflow_pairs(settings: CellSettings, data: str | os.PathLike, model
 
 def reflow_pairs_job(settings: Mapping[str, Any], data: str, model: str, pairs: str, log: str | None = None,
                      threads: int = 1) -> None:
-    """:func:`generate_reflow_pairs` as a job."""
-    with log_to(log, threads):
+    """:func:`generate_reflow_pairs` as a job (a target :mod:`rfpipe.launch` runs here or submits to Slurm)."""
+    with log_to(log, _threads(threads)):
         generate_reflow_pairs(cell_settings(settings), data, model, pairs)

@@ -219,17 +219,20 @@ def test_preempted_job_is_requeued_and_resumes(tmp_path, request):
 
 
 def test_profile_slurm_end_to_end_equals_local(tmp_path: Path) -> None:
-    """`snakemake --profile slurm` on a tiny grid trains every cell as a Slurm job, and its Parquet outputs
-    are byte-identical to those of the local profile."""
+    """`snakemake --profile slurm` on a tiny grid runs every job that trains or computes as a Slurm job (each
+    training cell, the Gaussian-variance experiment, the ReFlow pairs of an image cell) and its Parquet and
+    pair files are byte-identical to those of the local profile."""
     import shutil
 
     import yaml
 
     root = Path(__file__).resolve().parents[1]
     config = yaml.safe_load((root / "config/test.yaml").read_text())
-    rotation = config["experiments"]["rotation"]
+    rotation, gaussian, images = (config["experiments"][k] for k in ("rotation", "gaussian", "images"))
     rotation["grid"]["seed"] = [0]
-    config["experiments"] = {"rotation": rotation}
+    images["grid"] = {"sigma": [0.0], "coupling": ["independent", "reflow"], "seed": [0]}
+    config["experiments"] = {"rotation": rotation, "gaussian": gaussian, "images": images}
+    jobs = {"rotation": 4, "gaussian": 1, "images": 3}  # cells; the experiment's job; 2 cells and 1 reflow_pairs
     outputs = {}
     for name, extra in (("local", []), ("slurm", ["--profile", "slurm"])):
         work = tmp_path / name
@@ -242,11 +245,15 @@ def test_profile_slurm_end_to_end_equals_local(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/tiny.yaml",
                                *extra], cwd=work, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        results = work / config["results_dir"] / "rotation"
-        outputs[name] = {p.relative_to(results): p.read_bytes() for p in sorted(results.rglob("*.parquet"))}
-        submissions = list((results / "logs" / "slurm").rglob("*_submission.sh"))
-        assert len(submissions) == (4 if name == "slurm" else 0), name
-    assert outputs["local"].keys() == outputs["slurm"].keys() and outputs["local"]
+        results = work / config["results_dir"]
+        outputs[name] = {p.relative_to(results): p.read_bytes() for p in sorted(results.rglob("*"))
+                         if p.suffix == ".parquet" or p.name == "reflow_pairs.pt"}
+        for experiment, count in jobs.items():
+            submissions = list((results / experiment / "logs" / "slurm").rglob("*_submission.sh"))
+            assert len(submissions) == (count if name == "slurm" else 0), (name, experiment)
+    assert outputs["local"].keys() == outputs["slurm"].keys()
+    assert any(p.name == "reflow_pairs.pt" for p in outputs["local"]) and any(p.name == "variance.parquet"
+                                                                              for p in outputs["local"])
     for rel, data in outputs["local"].items():
         assert outputs["slurm"][rel] == data, rel
 

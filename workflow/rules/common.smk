@@ -86,6 +86,14 @@ def cell_slurm_logs(wildcards):
     return str(LAYOUT.experiment(wildcards.experiment).slurm_logs(wildcards.cell))
 
 
+def reflow_pairs_slurm_logs(wildcards):
+    return str(LAYOUT.experiment(wildcards.experiment).slurm_logs(wildcards.cell, "reflow_pairs"))
+
+
+def experiment_slurm_logs(wildcards):
+    return str(LAYOUT.experiment(wildcards.experiment).slurm_logs("compute"))
+
+
 def experiment_settings(wildcards):
     """What a whole-experiment job reads (fixed settings less the report's, and the grid): its params."""
     return SWEEP.experiments[wildcards.experiment].job_settings()

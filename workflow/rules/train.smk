@@ -67,6 +67,7 @@ rule reflow_pairs:
     threads: THREADS
     params:
         settings=cell_settings,
+        slurm_logs=reflow_pairs_slurm_logs,
     script:
         "../scripts/reflow_pairs.py"
 
@@ -94,5 +95,6 @@ for _kind in KINDS.values():
         params:
             experiment=lambda w: w.experiment,
             settings=experiment_settings,
+            slurm_logs=experiment_slurm_logs,
         script:
             "../scripts/experiment.py"

@@ -1,6 +1,18 @@
-# Thin wrapper: the rule's params into rfpipe.pipeline.experiment_job (the kind's jobs.run_experiment).
-import _checkout  # noqa: F401  (this checkout's rfpipe first)
-from rfpipe.pipeline import experiment_job
+# Thin wrapper: the rule's params into rfpipe.pipeline.experiment_job (the kind's jobs.run_experiment), here or as
+# a Slurm job (_launch.py).
+from _launch import launch
 
-experiment_job(snakemake.params.experiment, snakemake.params.settings, snakemake.output[0], log=snakemake.log[0],
-               threads=snakemake.threads)
+params = snakemake.params
+launch(
+    snakemake,
+    "rfpipe.pipeline:experiment_job",
+    {
+        "name": params.experiment,
+        "settings": dict(params.settings),
+        "output": snakemake.output[0],
+        "log": snakemake.log[0],
+        "threads": snakemake.threads,
+    },
+    params.slurm_logs,
+    f"rfpipe:{params.experiment}",
+)

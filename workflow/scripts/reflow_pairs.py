@@ -1,6 +1,18 @@
-# Thin wrapper: a trained cell into rfpipe.pipeline.reflow_pairs_job.
-import _checkout  # noqa: F401  (this checkout's rfpipe first)
-from rfpipe.pipeline import reflow_pairs_job
+# Thin wrapper: a trained cell into rfpipe.pipeline.reflow_pairs_job, here or as a Slurm job (_launch.py).
+from _launch import launch
 
-reflow_pairs_job(snakemake.params.settings, snakemake.input.data, snakemake.input.model, snakemake.output[0],
-                 log=snakemake.log[0], threads=snakemake.threads)
+w, params = snakemake.wildcards, snakemake.params
+launch(
+    snakemake,
+    "rfpipe.pipeline:reflow_pairs_job",
+    {
+        "settings": dict(params.settings),
+        "data": snakemake.input.data,
+        "model": snakemake.input.model,
+        "pairs": snakemake.output[0],
+        "log": snakemake.log[0],
+        "threads": snakemake.threads,
+    },
+    params.slurm_logs,
+    f"rfpipe:{w.experiment}/{w.cell}/reflow_pairs",
+)

@@ -162,8 +162,14 @@ def plot_image_grid(experiment: Experiment, cells_dir: str | os.PathLike, path: 
     blocks = [(key, files) for key, files in settings.items() if len(files) == 2]
     n = max((load_tensors(files[0.0])["x_0"].shape[0] for _, files in blocks), default=1)
     names = ("source x_0", "OT partner", "training partner", "sigma = 0", f"sigma = {verdict_sigma}")
-    fig, axs = plt.subplots(len(blocks) * 5, n, figsize=(0.9 * n + 1.6, 0.95 * 5 * max(len(blocks), 1)),
-                            squeeze=False)
+    if not blocks:  # no setting has both sigmas (a sweep of sigma = 0 alone): say so rather than fail
+        fig, ax = plt.subplots(figsize=(5, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"no setting with both sigma = 0 and sigma = {verdict_sigma}: no image grid", ha="center",
+                va="center", fontsize=9)
+        save_figure(fig, path)
+        return
+    fig, axs = plt.subplots(len(blocks) * 5, n, figsize=(0.9 * n + 1.6, 0.95 * 5 * len(blocks)), squeeze=False)
     for b, (key, files) in enumerate(blocks):
         zero, noisy = load_tensors(files[0.0]), load_tensors(files[verdict_sigma])
         images = (zero["x_0"], zero["x_1_ot"], zero["x_1"], zero["output"], noisy["output"])
