@@ -27,15 +27,15 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from rfpipe.models import MLP
+
 WIDTH, DEPTH, BATCH, DIM, FEATURES = 128, 3, 256, 2, 16
 IN = DIM + 1 + 2 * FEATURES
 
 
 def mlp() -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Linear(IN, WIDTH), nn.SiLU()]
-    for _ in range(DEPTH - 1):
-        layers += [nn.Linear(WIDTH, WIDTH), nn.SiLU()]
-    return nn.Sequential(*layers, nn.Linear(WIDTH, DIM))
+    """The layers of rfpipe's MLP (:class:`rfpipe.models.MLP`, K = 16) on its already-built input [x, t, phi(t)]."""
+    return MLP(DIM, WIDTH, DEPTH, "silu", FEATURES).net
 
 
 def single_step(compiled: bool = False) -> Callable[[], None]:

@@ -17,7 +17,6 @@ another; job ids are unique per cluster, so one folder serves every workflow thi
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import logging
@@ -28,6 +27,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rfpipe.integrity import write_atomic
 
 __all__ = ["INCOMPLETE_STATES", "StatusBoard", "default_folder", "parse_sacct"]
 
@@ -155,13 +156,5 @@ class StatusBoard:
                 else:
                     states = {k: v for k, v in states.items() if k in ids}
                     states.update(parse_sacct(out.stdout))
-            self._write({"time": time.time(), "failures": failures, "states": states,
-                         "queries": int(status.get("queries", 0)) + bool(ids)})
-
-    def _write(self, status: dict) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".status-", suffix=".json")
-        with contextlib.ExitStack() as stack:
-            stack.callback(lambda: Path(tmp).unlink(missing_ok=True))
-            with os.fdopen(fd, "w") as f:
-                json.dump(status, f)
-            os.replace(tmp, self.status_file)
+            write_atomic(self.status_file, json.dumps({"time": time.time(), "failures": failures, "states": states,
+                                                       "queries": int(status.get("queries", 0)) + bool(ids)}))
