@@ -15,7 +15,10 @@ float32, as the CPU), printed with the run. Without a GPU the same code runs on 
 (``--tiny``: a 16 x 16 UNet of 8 channels, a few steps), which is what ``tests/test_benchmarks.py`` checks.
 
     .venv/bin/python benchmarks/gpu_check.py                 # cuda if there is one, else --tiny on the CPU
-    .venv/bin/python benchmarks/gpu_check.py --device cuda --steps 200
+    .venv/bin/python benchmarks/gpu_check.py --device cuda --steps 200 --autocast bf16
+
+On a GPU the training pairs are moved to it once per cell when they take at most a quarter of its memory
+(``pairs_on_device_once``; ``rfpipe.training.resident``), else each batch is moved.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from rfpipe.interpolants import Interpolant
 from rfpipe.metrics import l2
 from rfpipe.models import MLP
 from rfpipe.sampling import integrate
-from rfpipe.training import TrainConfig, train
+from rfpipe.training import TrainConfig, resident, train
 from rfpipe.unet import UNet
 
 
@@ -60,8 +63,8 @@ def settings(device: torch.device) -> dict[str, object]:
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
 
 
-def image_run(scale: ImageScale, device: torch.device, steps: int, probe_every: int,
-              seed: int = 0) -> tuple[dict[str, torch.Tensor], float]:
+def image_run(scale: ImageScale, device: torch.device, steps: int, probe_every: int, seed: int = 0,
+              autocast: str = "none") -> tuple[dict[str, torch.Tensor], float]:
     """Train the UNet ``steps`` steps on random CelebA-shaped pairs; its weights (on the CPU) and seconds."""
     gen = torch.Generator().manual_seed(seed)
     shape = (scale.n_pairs, 3, scale.resolution, scale.resolution)
@@ -69,7 +72,7 @@ def image_run(scale: ImageScale, device: torch.device, steps: int, probe_every: 
     torch.manual_seed(seed)
     net = UNet(3, scale.channels, scale.channel_mults, scale.emb_dim).to(device)
     config = TrainConfig(steps=steps, batch_size=scale.batch_size, lr=2e-4, probe_every=probe_every, probe_size=32,
-                         t_bins=4)
+                         t_bins=4, autocast=autocast)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
@@ -104,6 +107,9 @@ def main() -> dict[str, object]:
     parser.add_argument("--steps", type=int, default=None, help="image steps (100; tiny: 4)")
     parser.add_argument("--rotation-steps", type=int, default=None, help="rotation steps (2000; tiny: 50)")
     parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument("--autocast", choices=("none", "bf16"), default="none",
+                        help="bf16: also train the UNet under bf16 autocast (the images' `autocast` key): its steps/s, "
+                             "speed-up over float32 and largest relative weight difference from the float32 run")
     args = parser.parse_args()
     device = torch.device(args.device)
     tiny = args.tiny or device.type == "cpu"
@@ -113,13 +119,20 @@ def main() -> dict[str, object]:
     out: dict[str, object] = {"settings": settings(device), "scale": "tiny" if tiny else "paper"}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    first, seconds = image_run(scale, device, steps, probe_every=0)
+    first, _ = image_run(scale, device, steps, probe_every=0)  # also the warm-up: timed below, once warm
+    second, seconds = image_run(scale, device, steps, probe_every=0)
     out["image_steps_per_s"] = steps / seconds
+    shape = (scale.n_pairs, 3, scale.resolution, scale.resolution)
+    out["pairs_on_device_once"] = resident(PairSampler(torch.empty(shape), torch.empty(shape), "paired"),
+                                           device) is not None
     out["peak_device_memory_mb"] = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                                     else None)
-    second, _ = image_run(scale, device, steps, probe_every=0)
     out["same_seed_max_relative_difference"] = largest_relative_difference(first, second)
     out["same_seed_agrees"] = out["same_seed_max_relative_difference"] <= args.tolerance
+    if args.autocast == "bf16":
+        mixed, mixed_seconds = image_run(scale, device, steps, probe_every=0, autocast="bf16")
+        out["bf16"] = {"image_steps_per_s": steps / mixed_seconds, "speedup": seconds / mixed_seconds,
+                       "max_relative_difference_from_float32": largest_relative_difference(mixed, first)}
     _, probed = image_run(scale, device, steps, probe_every=1)
     out["probe_per_training_step"] = (probed - seconds) / seconds  # every step probed: its extra cost per step
     here, cpu = rotation_run(device, rotation_steps), rotation_run(torch.device("cpu"), rotation_steps)

@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from rfpipe import kinds
+from rfpipe.launch import JOBS, SlurmResources
 from rfpipe.solvers import solver_hits_half
 
 __all__ = ["GRID_AXES", "ConfigError", "check_flow_cell", "check_odd_steps", "check_probe", "load_config",
@@ -122,7 +123,7 @@ def check_probe(where: str, settings: dict[str, Any], grid: dict[str, list[Any]]
                                       f"(two samples per t-bin in a probe with probe_batch {mode})")
 
 
-SLURM_AT_LEAST_ONE: tuple[str, ...] = ("cpus", "mem_mb", "time_min")
+SLURM_AT_LEAST_ONE: tuple[str, ...] = ("cpus", "mem_mb", "time_min", "signal_delay_s")
 """Slurm resources that no job can run with at 0 (``gpus: 0`` is a CPU job)."""
 
 
@@ -148,6 +149,22 @@ def _check_slurm(resources: dict[str, Any], where: str) -> None:
                               f"breaks or control characters (it goes into the job script's #SBATCH line)")
 
 
+def _slurm_blocks(slurm: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The ``jobs.<job>`` and ``experiments.<name>.jobs.<job>`` override blocks of a ``slurm`` block, by key;
+    deeper nesting (``jobs`` in a job's block, ``experiments`` in an experiment's) is refused."""
+    out = []
+    for name, block in [("", slurm)] + [(f".experiments.{n}", b or {}) for n, b in (slurm.get("experiments") or
+                                                                                      {}).items()]:
+        if name and "experiments" in block:
+            raise ConfigError(f"slurm{name}.experiments: experiments cannot nest; allowed here: resources and jobs")
+        for job, overrides in (block.get("jobs") or {}).items():
+            for inner in ("jobs", "experiments"):
+                if inner in (overrides or {}):
+                    raise ConfigError(f"slurm{name}.jobs.{job}.{inner}: cannot nest in a job's resources")
+            out.append((f"slurm{name}.jobs.{job}", overrides or {}))
+    return out
+
+
 def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str, Any]:
     """Validate ``config`` and return a new dict with defaults filled and grid values canonical.
 
@@ -170,6 +187,19 @@ def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str
             raise ConfigError(f"slurm.experiments.{name}: no experiment of that name; experiments: "
                               f"{', '.join(out['experiments'])}")
         _check_slurm(overrides or {}, f"slurm.experiments.{name}")
+    slurm = out.get("slurm") or {}
+    for where, block in _slurm_blocks(slurm):
+        _check_slurm(block, where)
+    for name in out["experiments"]:  # the keys together, as each experiment's jobs get them
+        for job in JOBS:
+            try:
+                SlurmResources.for_job(slurm, name, job)
+            except ValueError as err:
+                overrides = (slurm.get("experiments") or {}).get(name) or {}
+                where = ("slurm" + (f".experiments.{name}" if overrides else "")
+                         + (f".jobs.{job}" if job in (overrides.get("jobs") or slurm.get("jobs") or {}) else ""))
+                raise ConfigError(f"{where}: {str(err).replace('SlurmResources.', '')} (resources of its {job} "
+                                  f"jobs)") from None
     for name, exp in out["experiments"].items():
         kind = exp["kind"]
         kind_schema = schema["$defs"][kind]
@@ -189,6 +219,9 @@ def validate_config(config: dict[str, Any], check_data: bool = True) -> dict[str
             if axis in kinds.get(kind).report_keys:
                 raise ConfigError(f"{where}.grid.{axis}: a report setting (read by the verdicts only, it changes no "
                                   f"cell) cannot be a grid axis; set it once as {where}.{axis}")
+            if axis in kinds.get(kind).workflow_keys:
+                raise ConfigError(f"{where}.grid.{axis}: a workflow setting (how the work is split into jobs, it "
+                                  f"changes no cell) cannot be a grid axis; set it once as {where}.{axis}")
             for i, value in enumerate(values):
                 _check(value, props[axis], f"{where}.grid.{axis}[{i}]")
             canonical = [_canonical(v, props[axis]) for v in values]

@@ -96,8 +96,19 @@ class PairSampler:
     def __len__(self) -> int:
         return self.x_0.shape[0]
 
+    @property
+    def nbytes(self) -> int:
+        """The memory the pairs take."""
+        return sum(x.element_size() * x.nelement() for x in (self.x_0, self.x_1))
+
+    def to(self, device: torch.device | str) -> PairSampler:
+        """The same sampler with its pairs on ``device`` (batches are gathered there: only the indices, drawn
+        on the CPU generator, cross over)."""
+        return PairSampler(self.x_0.to(device), self.x_1.to(device), self.coupling)
+
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """A batch (x_0, x_1) of ``batch_size`` pairs, drawn with replacement."""
+        """A batch (x_0, x_1) of ``batch_size`` pairs, drawn with replacement (on the pairs' device; the indices
+        from ``generator``, on the CPU)."""
         n = len(self)
         i = torch.randint(n, (batch_size,), generator=generator)
         j = i if self.coupling == "paired" else torch.randint(n, (batch_size,), generator=generator)

@@ -25,9 +25,12 @@ idempotent and resumable* — it saves its own progress (e.g. a checkpoint file 
 the rule's outputs, which Snakemake deletes when a job fails) and, when called again, resumes from it
 instead of starting over, and it writes its final outputs only once it is complete.
 ``_selftest_resumable`` below is a minimal example. A time-limit requeue is allowed ``max_num_timeout``
-(submitit's default, 3) times; preemptions have no limit. Slurm sends the signal 90 s before the time
-limit; submitit counts a signal as a time-out when the job has run at least min(0.8 × limit, limit − 10 min),
-else as a preemption (so with ``time_min`` <= 10 every signal counts as a time-out).
+(submitit's default, 3) times; preemptions have no limit. Slurm sends the signal ``signal_delay_s`` (90) s
+before the time limit, or up to 30 s earlier: it checks every 30 s and signals a job at the first check within
+``signal_delay_s`` + 30 s of its limit (so ``signal_delay_s`` + 30 must be below the limit, or every run is
+signalled as it starts). submitit counts a signal as a time-out when the job has run at least
+min(0.8 × limit, limit − 10 min), else as a preemption (so with ``time_min`` <= 10 every signal counts as a
+time-out).
 
 Files of a Slurm job go to ``log_dir``: ``<jobid>_0_log.out`` / ``.err`` (the job's stdout/stderr),
 ``<jobid>_submission.sh`` (the sbatch script) and the pickles submitit exchanges with the job.
@@ -60,6 +63,11 @@ from rfpipe.poller import INCOMPLETE_STATES, StatusBoard
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "slurm")
+SLURM_CHECK_S = 30
+"""Slurm's period of time-limit checks (slurmctld's PERIODIC_TIMEOUT): a job's signal can come this much early."""
+JOBS = ("train", "data", "reflow_pairs", "compute")
+"""The workflow's jobs that can run on Slurm, each with its own resources (``slurm.jobs.<job>``): training cells,
+heavy data preparation (images), the ReFlow teacher's pairs, and the chunks of an experiment computed in jobs."""
 #: seconds between checks for the job's result file (cheap: a stat)
 POLL_S = float(os.environ.get("RFPIPE_SLURM_POLL_S", "1"))
 #: seconds between forced `sacct` queries (submitit alone backs off to one per 10 min for long jobs, so a
@@ -103,14 +111,21 @@ class SlurmResources:
     cpus: int = 1
     mem_mb: int = 2000
     time_min: int = 60
+    signal_delay_s: int = 90
     constraint: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, low in (("gpus", 0), ("cpus", 1), ("mem_mb", 1), ("time_min", 1)):
+        for name, low in (("gpus", 0), ("cpus", 1), ("mem_mb", 1), ("time_min", 1), ("signal_delay_s", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"SlurmResources.{name} must be an integer >= {low}, got {value!r}")
+        if self.signal_delay_s + SLURM_CHECK_S >= 60 * self.time_min:
+            # Slurm would signal the job as soon as it starts: each run would be requeued at once, until
+            # submitit's time-out count runs out
+            raise ValueError(f"SlurmResources.signal_delay_s ({self.signal_delay_s} s) + {SLURM_CHECK_S} s must be "
+                             f"below time_min ({self.time_min} min = {60 * self.time_min} s): Slurm signals the job "
+                             f"up to that long before its time limit to save its state and be requeued")
         for name in ("partition", "account", "constraint"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
@@ -118,6 +133,20 @@ class SlurmResources:
         if not isinstance(self.extra, Mapping):
             raise ValueError(f"SlurmResources.extra must be a mapping of sbatch options, got {self.extra!r}")
         self.extra = {str(k).lstrip("-"): str(v) for k, v in self.extra.items()}
+
+    @classmethod
+    def for_job(cls, slurm: Mapping[str, Any] | None, experiment: str, job: str) -> SlurmResources:
+        """The resources of ``experiment``'s ``job`` jobs (one of :data:`JOBS`) from a config's ``slurm`` block:
+        its common keys, overridden by ``jobs.<job>``, then by ``experiments.<experiment>``, then by that
+        experiment's own ``jobs.<job>`` (the most specific last)."""
+        if job not in JOBS:
+            raise ValueError(f"unknown job {job!r}; known: {', '.join(JOBS)}")
+        values = dict(slurm or {})
+        per_experiment = dict((values.pop("experiments", None) or {}).get(experiment) or {})
+        values.update((values.pop("jobs", None) or {}).get(job) or {})
+        values.update({k: v for k, v in per_experiment.items() if k != "jobs"})
+        values.update((per_experiment.get("jobs") or {}).get(job) or {})
+        return cls.from_mapping(values)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> SlurmResources:
@@ -134,7 +163,8 @@ class SlurmResources:
         for key, value in values.items():
             if value is None or value == "None":
                 continue
-            if key in ("gpus", "cpus", "mem_mb", "time_min") and isinstance(value, str) and value.strip().isdigit():
+            integer = key in ("gpus", "cpus", "mem_mb", "time_min", "signal_delay_s")
+            if integer and isinstance(value, str) and value.strip().isdigit():
                 value = int(value)
             kwargs[key] = value
         return cls(**kwargs)
@@ -147,6 +177,7 @@ class SlurmResources:
             "slurm_cpus_per_task": self.cpus,
             "slurm_mem": f"{self.mem_mb}M",
             "slurm_time": self.time_min,
+            "slurm_signal_delay_s": self.signal_delay_s,
         }
         if self.partition is not None:
             params["slurm_partition"] = self.partition

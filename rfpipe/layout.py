@@ -7,6 +7,7 @@
             checkpoints/<cell path>/state.pt          resume state while a cell runs (not a rule output)
             checkpoints/<cell path>/failed.json       the failure record of a cell stopped by a NaN or inf
             <file>                                    an experiment's own outputs (variance.parquet)
+            chunks/<stem>.<i>-of-<n>.<ext>            the part of one that a chunk job computes
             tables/<name>.{csv,md}, figures/<name>.png  its report
             logs/<stage>/<name>.log, logs/report.log, logs/slurm/<cell>/   job logs
             benchmarks/<stage>/<name>.tsv             Snakemake's per-job runtime and memory
@@ -73,6 +74,11 @@ class ExperimentLayout:
     def file(self, filename: str) -> Path:
         """An experiment-wide output (``variance.parquet``)."""
         return self.root / filename
+
+    def chunk(self, filename: str, chunk: str) -> Path:
+        """The part of the experiment-wide output ``filename`` that job ``chunk`` (``<i>-of-<n>``) computes."""
+        stem, _, suffix = filename.partition(".")
+        return self.root / "chunks" / f"{stem}.{chunk}.{suffix}"
 
     def table(self, name: str, ext: str = "csv") -> Path:
         return self.tables / f"{name}.{ext}"

@@ -41,8 +41,8 @@ from rfpipe.sweep import Experiment, expand_experiment
 from rfpipe.training import train
 
 __all__ = ["EVAL_CHUNK", "GRADVAR_SCHEMA", "build_model", "cell_device", "cell_job", "cell_settings", "data_job",
-           "experiment_job", "generate_reflow_pairs", "load_model", "log_to", "recorded_failure", "reflow_pairs_job",
-           "train_cell"]
+           "experiment_job", "generate_reflow_pairs", "load_model", "log_to", "merge_chunks", "recorded_failure",
+           "reflow_pairs_job", "train_cell"]
 
 log = logging.getLogger("rfpipe")
 
@@ -224,13 +224,25 @@ def data_job(settings: Mapping[str, Any], inputs: Mapping[str, str], data: str, 
 
 
 def experiment_job(name: str, settings: Mapping[str, Any], output: str, log: str | None = None,
-                   threads: int = 1) -> None:
-    """The one job of a whole experiment (a target :mod:`rfpipe.launch` runs here or submits to Slurm): its
-    kind's ``jobs.run_experiment(experiment, output)``, the experiment expanded from ``settings`` (the rule's
-    params: fixed settings and ``grid``)."""
+                   threads: int = 1, chunk: str | None = None) -> None:
+    """The job of a whole experiment, or of its ``chunk`` (``<i>-of-<n>``: :meth:`rfpipe.sweep.Experiment.chunk`),
+    a target :mod:`rfpipe.launch` runs here or submits to Slurm: its kind's ``jobs.run_experiment(experiment,
+    output)``, the experiment expanded from ``settings`` (the rule's params: fixed settings and ``grid``)."""
     with log_to(log, _threads(threads)):
         experiment: Experiment = expand_experiment(name, settings)
+        if chunk is not None:
+            experiment = experiment.chunk(chunk)
         kinds.get(experiment.kind).function("jobs", "run_experiment")(experiment, output)
+
+
+def merge_chunks(chunks: list[str], output: str, log: str | None = None) -> None:
+    """The Parquet files of an experiment's chunks, in order, as one file: row for row the file that one job over
+    every cell writes (same schema, same order; the same bytes, tested)."""
+    with log_to(log):
+        tables = [pq.read_table(path) for path in chunks]
+        write_parquet(pa.concat_tables(tables), output)
+        logging.getLogger("rfpipe").info("%d chunks, %d rows -> %s", len(tables), sum(t.num_rows for t in tables),
+                                         output)
 
 
 def generate_reflow_pairs(settings: CellSettings, data: str | os.PathLike, model: str | os.PathLike,

@@ -99,8 +99,8 @@ class AdamSettings(Settings):
         them)."""
         from rfpipe.training import TrainConfig
 
-        probe = {k: getattr(self, k) for k in ("probe_every", "probe_size", "t_bins", "probe_batch", "ema_decay")
-                 if hasattr(self, k)}
+        probe = {k: getattr(self, k) for k in ("probe_every", "probe_size", "t_bins", "probe_batch", "ema_decay",
+                                               "autocast") if hasattr(self, k)}
         return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, lr_schedule=self.lr_schedule,
                            **{"probe_every": 0, **probe})
 
@@ -124,9 +124,11 @@ class TrainSettings(AdamSettings):
 
 @dataclasses.dataclass(frozen=True)
 class EMATrainSettings(TrainSettings):
-    """:class:`TrainSettings` with an EMA of the weights, w_ema <- d w_ema + (1 - d) w (``ema_decay`` d; 0: off)."""
+    """:class:`TrainSettings` with an EMA of the weights, w_ema <- d w_ema + (1 - d) w (``ema_decay`` d; 0: off),
+    and mixed precision for the training forward pass (``autocast``: ``none`` or ``bf16``)."""
 
     ema_decay: float
+    autocast: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ so a value maps to exactly one folder. Data is keyed by the data settings the ce
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -96,13 +97,33 @@ class Experiment:
         """What every job of the experiment reads: the fixed settings less the report's, and ``grid`` (axis ->
         values in grid order). A rule's params, so that changing any of them reruns the rule."""
         grid = {a: list(dict.fromkeys(dict(c.params)[a] for c in self.cells.values())) for a in self.axes}
-        report_keys = kinds.get(self.kind).report_keys
-        return {**{k: v for k, v in self.settings.items() if k not in report_keys}, "grid": grid}
+        skip = kinds.get(self.kind).not_cell_keys
+        return {**{k: v for k, v in self.settings.items() if k not in skip}, "grid": grid}
 
     def report_settings(self) -> dict[str, Any]:
         """What the experiment's report reads: every fixed setting (the report's included) and ``grid``. A rule's
         params, so that a changed verdict setting reruns the report alone."""
         return {**self.settings, "grid": self.job_settings()["grid"]}
+
+    @property
+    def chunks(self) -> int:
+        """How many jobs compute the experiment's cells (a kind computed in one job per experiment)."""
+        return int(self.settings.get("chunks", 1))
+
+    def chunk_names(self) -> list[str]:
+        """The chunks' names, ``<i>-of-<chunks>`` for i = 1..chunks, in cell order."""
+        return [f"{i}-of-{self.chunks}" for i in range(1, self.chunks + 1)]
+
+    def chunk(self, name: str) -> Experiment:
+        """The experiment with only the cells of chunk ``name`` (``<i>-of-<n>``): the i-th of n contiguous shares
+        of the cells in grid order, sizes differing by at most one, so the chunks in order are the cells in order."""
+        i, sep, n = name.partition("-of-")
+        if not (sep and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n) <= len(self.cells)):
+            raise ValueError(f"chunk {name!r} of experiment {self.name!r}: expected <i>-of-<n> with 1 <= i <= n <= "
+                             f"{len(self.cells)} cells")
+        paths = list(self.cells)
+        lo, hi = ((int(i) - 1) * len(paths)) // int(n), (int(i) * len(paths)) // int(n)
+        return dataclasses.replace(self, cells={p: self.cells[p] for p in paths[lo:hi]})
 
     def partition_schema(self) -> pa.Schema:
         """Arrow types of the path keys (float ``sigma``, string ``coupling``, int ``seed``, ...)."""
@@ -140,7 +161,7 @@ def expand_experiment(name: str, exp: dict[str, Any]) -> Experiment:
     extra = sorted((a for a in grid if a not in GRID_AXES), key=order.index)
     axes = (*extra, *GRID_AXES)
     fixed = dict(sorted((k, v) for k, v in exp.items() if k != "grid"))
-    training = {k: v for k, v in fixed.items() if k not in kind.report_keys}
+    training = {k: v for k, v in fixed.items() if k not in kind.not_cell_keys}
     data_axes = [a for a in axes if a in kind.data_keys] + ["seed"]
     cells: dict[str, Cell] = {}
     for values in itertools.product(*(grid[a] for a in axes)):

@@ -51,6 +51,8 @@ class TrainConfig:
             0, k, 2k, ... (before that step's update), and for ``fresh`` also after the last update.
         ema_decay: d in (0, 1) keeps an exponential moving average w_ema <- d w_ema + (1 - d) w after every
             step and loads it into the model at the end (probes still see the raw weights); 0: off.
+        autocast: ``none``, or ``bf16``: the training forward pass under ``torch.autocast`` in bfloat16 (the loss,
+            the gradients' accumulation in the float32 weights, the probes and the evaluation stay float32).
     """
 
     steps: int = 2000
@@ -62,6 +64,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     probe_batch: str = "train"
     ema_decay: float = 0.0
+    autocast: str = "none"
 
 
 @dataclass
@@ -78,15 +81,35 @@ class TrainResult:
 
 def draw_batch(sampler: PairSampler, interpolant: Interpolant, batch_size: int, generator: torch.Generator,
                stratified: bool = False) -> InterpolantSample:
-    """Draw pairs, times and noise, and return the interpolant sample.
+    """Draw pairs, times and noise, and return the interpolant sample, on the device of the sampler's pairs.
 
-    With ``stratified`` the times are t_i = (i + u_i) / B, one per slice of [0, 1].
+    Every random number comes from ``generator`` on the CPU (the same pairs, times and noise on any device);
+    with ``stratified`` the times are t_i = (i + u_i) / B, one per slice of [0, 1].
     """
     x_0, x_1 = sampler.sample(batch_size, generator)
     u = torch.rand(batch_size, generator=generator, dtype=x_0.dtype)
     t = (torch.arange(batch_size, dtype=x_0.dtype) + u) / batch_size if stratified else u
     z = torch.randn(x_0.shape, generator=generator, dtype=x_0.dtype) if interpolant.sigma > 0 else None
-    return interpolant.sample(x_0, x_1, t, z)
+    return interpolant.sample(x_0, x_1, t.to(x_0.device), None if z is None else z.to(x_0.device))
+
+
+RESIDENT_FRACTION = 0.25
+"""Training pairs that take at most this fraction of an accelerator's memory are moved there once per cell."""
+
+
+def resident(sampler: PairSampler, device: torch.device, memory: int | None = None) -> PairSampler | None:
+    """``sampler`` with its pairs on ``device``, once per cell, if they take at most ``RESIDENT_FRACTION`` of its
+    ``memory`` (bytes; by default the device's total), else None: each batch is then drawn on the CPU and moved
+    (the two give the same batches). None on the CPU, where the pairs already are."""
+    if device.type == "cpu":
+        return None
+    if memory is None:
+        memory = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
+    if sampler.nbytes > RESIDENT_FRACTION * memory:
+        log.info("training pairs (%.0f MB) kept on the CPU: more than %.0f %% of %s's memory", sampler.nbytes / 1e6,
+                 100 * RESIDENT_FRACTION, device)
+        return None
+    return sampler.to(device)
 
 
 def _on(batch: InterpolantSample, device: torch.device) -> InterpolantSample:
@@ -239,6 +262,8 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
     """
     if config.lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
+    if config.autocast not in ("none", "bf16"):
+        raise ValueError(f"autocast must be 'none' or 'bf16', got {config.autocast!r}")
     if config.probe_batch not in ("fresh", "train"):
         raise ValueError(f"probe_batch must be 'fresh' or 'train', got {config.probe_batch!r}")
     device = next(model.parameters()).device
@@ -293,6 +318,8 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         result.timeline.extend(on_snapshot(done, model))
         model.train()
 
+    on_device = resident(sampler, device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.autocast == "bf16" else None
     adam = _AdamStep(opt)
     loss: Tensor = torch.tensor(float("nan"))
     for step in range(start, config.steps):
@@ -303,9 +330,15 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         probing = bool(config.probe_every) and step % config.probe_every == 0
         if probing and capture is None:
             probe(step)
-        batch = _on(draw_batch(sampler, interpolant, config.batch_size, gen), device)
+        batch = (draw_batch(on_device, interpolant, config.batch_size, gen) if on_device is not None
+                 else _on(draw_batch(sampler, interpolant, config.batch_size, gen), device))
         with capture if (probing and capture is not None) else contextlib.nullcontext():
-            per_sample = ((model(batch.x_t, batch.t) - batch.dx_t) ** 2).flatten(1).sum(1)
+            if autocast is None:
+                output = model(batch.x_t, batch.t)
+            else:
+                with autocast:
+                    output = model(batch.x_t, batch.t).float()
+            per_sample = ((output - batch.dx_t) ** 2).flatten(1).sum(1)
         loss = per_sample.mean()
         value = loss.item()
         if not math.isfinite(value):  # as torch.isfinite(loss), one kernel less per step

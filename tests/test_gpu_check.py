@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_gpu_check_runs_on_the_cpu_at_its_tiny_size() -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu"],
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu",
+                           "--autocast", "bf16"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT,
                           env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -24,3 +25,6 @@ def test_gpu_check_runs_on_the_cpu_at_its_tiny_size() -> None:
     assert out["rotation_l2_to_partner"]["difference"] == 0.0
     assert out["image_steps_per_s"] > 0 and math.isfinite(out["probe_per_training_step"])
     assert out["peak_device_memory_mb"] is None
+    assert out["pairs_on_device_once"] is False  # on the CPU the pairs are where they are
+    # bf16 autocast ran: its weights are not float32's
+    assert out["bf16"]["image_steps_per_s"] > 0 and 0 < out["bf16"]["max_relative_difference_from_float32"] < math.inf

@@ -26,11 +26,12 @@ def test_the_schema_lists_exactly_the_registered_kinds() -> None:
 
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_typed_settings_cover_the_kind_schema(name: str) -> None:
-    """A kind's settings dataclass reads every property of its schema entry but the report's, and nothing else."""
+    """A kind's settings dataclass reads every property of its schema entry but the report's and the workflow's,
+    and nothing else."""
     kind = KINDS[name]
     props = set(load_schema()["$defs"][name]["properties"]) - {"grid"}
-    assert set(kind.settings.keys()) == props - kind.report_keys
-    assert kind.report_keys <= props
+    assert set(kind.settings.keys()) == props - kind.not_cell_keys
+    assert kind.report_keys <= props and kind.workflow_keys <= props
     assert issubclass(kind.settings, CellSettings)
     if kind.data_settings is not None:
         assert set(kind.data_keys) <= set(kind.settings.keys())

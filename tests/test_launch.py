@@ -125,23 +125,24 @@ def test_slurm_without_slurm_installed_is_a_launch_error(tmp_path, monkeypatch):
 def test_resources_defaults_map_to_submitit():
     assert SlurmResources().submitit_parameters() == {
         "slurm_nodes": 1, "slurm_ntasks_per_node": 1, "slurm_cpus_per_task": 1, "slurm_mem": "2000M",
-        "slurm_time": 60,
+        "slurm_time": 60, "slurm_signal_delay_s": 90,
     }
 
 
 def test_resources_map_to_submitit_and_sbatch(tmp_path):
     res = SlurmResources(partition="gpu", account="proj42", gpus=2, cpus=8, mem_mb=16000, time_min=90,
-                         constraint="a100", extra={"qos": "high", "--mail-type": "END"})
+                         signal_delay_s=120, constraint="a100", extra={"qos": "high", "--mail-type": "END"})
     params = res.submitit_parameters()
     assert params == {
         "slurm_nodes": 1, "slurm_ntasks_per_node": 1, "slurm_cpus_per_task": 8, "slurm_mem": "16000M",
-        "slurm_time": 90, "slurm_partition": "gpu", "slurm_account": "proj42", "slurm_gpus_per_node": 2,
-        "slurm_constraint": "a100", "slurm_additional_parameters": {"qos": "high", "mail-type": "END"},
+        "slurm_time": 90, "slurm_signal_delay_s": 120, "slurm_partition": "gpu", "slurm_account": "proj42",
+        "slurm_gpus_per_node": 2, "slurm_constraint": "a100",
+        "slurm_additional_parameters": {"qos": "high", "mail-type": "END"},
     }
     # every key is a parameter submitit's Slurm executor knows, and they give these sbatch lines
     script = _make_sbatch_string(command="true", folder=tmp_path, **{k[len("slurm_"):]: v for k, v in params.items()})
     for line in ["--partition=gpu", "--account=proj42", "--gpus-per-node=2", "--cpus-per-task=8", "--mem=16000M",
-                 "--time=90", "--constraint=a100", "--qos=high", "--mail-type=END", "--nodes=1",
+                 "--time=90", "--signal=USR2@120", "--constraint=a100", "--qos=high", "--mail-type=END", "--nodes=1",
                  "--ntasks-per-node=1"]:
         assert f"#SBATCH {line}\n" in script, line
     # and AutoExecutor accepts them (validated without a cluster)
@@ -153,7 +154,8 @@ def test_resources_without_gpus_ask_for_none(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"cpus": 0}, {"gpus": -1}, {"mem_mb": "2G"}, {"time_min": 1.5}, {"cpus": True},
-                                 {"partition": ""}, {"account": 3}, {"extra": ["qos=high"]}])
+                                 {"partition": ""}, {"account": 3}, {"extra": ["qos=high"]}, {"signal_delay_s": 0},
+                                 {"time_min": 1}, {"time_min": 2}, {"time_min": 1, "signal_delay_s": 30}])
 def test_resources_validate(bad):
     with pytest.raises(ValueError, match="SlurmResources"):
         SlurmResources(**bad)
@@ -166,6 +168,20 @@ def test_resources_from_mapping():
     assert SlurmResources.from_mapping(None) == SlurmResources()
     with pytest.raises(ValueError, match=r"unknown Slurm resource\(s\) \['gpu'\]"):
         SlurmResources.from_mapping({"gpu": 1})
+
+
+def test_resources_of_a_job_most_specific_last():
+    """common < jobs.<job> < experiments.<name> < experiments.<name>.jobs.<job>, key by key."""
+    slurm = {"cpus": 2, "mem_mb": 1000, "time_min": 30, "jobs": {"data": {"mem_mb": 9000, "time_min": 90}},
+             "experiments": {"images": {"gpus": 1, "cpus": 8, "jobs": {"data": {"gpus": 0}}}}}
+    got = {(e, j): SlurmResources.for_job(slurm, e, j) for e in ("images", "rotation") for j in ("train", "data")}
+    assert got["rotation", "train"] == SlurmResources(cpus=2, mem_mb=1000, time_min=30)
+    assert got["rotation", "data"] == SlurmResources(cpus=2, mem_mb=9000, time_min=90)
+    assert got["images", "train"] == SlurmResources(gpus=1, cpus=8, mem_mb=1000, time_min=30)
+    assert got["images", "data"] == SlurmResources(gpus=0, cpus=8, mem_mb=9000, time_min=90)
+    assert SlurmResources.for_job(None, "x", "compute") == SlurmResources()
+    with pytest.raises(ValueError, match="unknown job 'evaluate'"):
+        SlurmResources.for_job(slurm, "images", "evaluate")
 
 
 # ---- inside an allocation --------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ def built_paths() -> dict[str, Path]:
         "ExperimentLayout.checkpoint": exp.checkpoint("<cell path>"),
         "failures.failure_record": failure_record(exp.checkpoint("<cell path>")),
         "ExperimentLayout.file": exp.file("<file>"),
+        "ExperimentLayout.chunk": exp.chunk("<stem>.<ext>", "<i>-of-<n>"),
         "ExperimentLayout.tables": exp.tables,
         "ExperimentLayout.table": exp.table("<name>"),
         "ExperimentLayout.table(md)": exp.table("<name>", "md"),

@@ -113,7 +113,8 @@ def test_train_settings_config_has_the_probe() -> None:
 
 
 def test_ema_train_settings_config_has_the_ema() -> None:
-    settings = EMATrainSettings.from_mapping({**ADAM, **PROBE, "ema_decay": 0.999})
+    settings = EMATrainSettings.from_mapping({**ADAM, **PROBE, "ema_decay": 0.999, "autocast": "bf16"})
     assert settings.config() == TrainConfig(steps=7, batch_size=5, lr=0.02, lr_schedule="cosine", probe_every=3,
-                                            probe_size=17, t_bins=4, probe_batch="fresh", ema_decay=0.999)
-    assert settings.to_dict() == dict(sorted({**ADAM, **PROBE, "ema_decay": 0.999}.items()))
+                                            probe_size=17, t_bins=4, probe_batch="fresh", ema_decay=0.999,
+                                            autocast="bf16")
+    assert settings.to_dict() == dict(sorted({**ADAM, **PROBE, "ema_decay": 0.999, "autocast": "bf16"}.items()))

@@ -386,3 +386,53 @@ def test_snapshots_do_not_change_training_and_come_at_their_steps(tmp_path, prob
     resumed = train(again, sampler, ip, cfg, seed=3, on_snapshot=on_snapshot, snapshots=[5, 10, 20, 40],
                     checkpoint=ckpt, checkpoint_every=10, tag="t")
     assert resumed.timeline == out.timeline and _same(_weights(again), _weights(timed))
+
+
+# --- The pairs on the device once per cell; bf16 autocast -------------------------------------------------
+
+def test_resident_pairs_only_off_the_cpu_and_where_they_fit():
+    """On the CPU nothing moves; on another device the pairs move once when they take at most a quarter of its
+    memory (a 'meta' device stands in for a GPU: shapes and devices, no values)."""
+    from rfpipe.training import RESIDENT_FRACTION, resident
+
+    sampler = _translation_sampler(n=64)
+    assert sampler.nbytes == 2 * 64 * 2 * 4
+    assert resident(sampler, torch.device("cpu")) is None
+    meta = torch.device("meta")
+    fits = resident(sampler, meta, memory=int(sampler.nbytes / RESIDENT_FRACTION))
+    assert fits is not None and fits.x_0.device.type == "meta" and fits.coupling == sampler.coupling
+    assert resident(sampler, meta, memory=int(sampler.nbytes / RESIDENT_FRACTION) - 1) is None
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.05])
+@pytest.mark.parametrize("coupling", ["paired", "independent"])
+def test_batches_from_resident_pairs_draw_the_same_random_numbers(sigma, coupling):
+    """A batch gathered from pairs on another device is made there (pairs, times, noise all on that device) from
+    the very random numbers the CPU batch uses: both generators end in the same state."""
+    x_0 = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+    cpu = PairSampler(x_0, x_0 + 1.0, coupling)
+    on_meta = cpu.to("meta")
+    g_cpu, g_meta = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    a = draw_batch(cpu, Interpolant(sigma), 16, g_cpu)
+    b = draw_batch(on_meta, Interpolant(sigma), 16, g_meta)
+    assert {b.x_t.device.type, b.dx_t.device.type, b.t.device.type} == {"meta"}
+    assert (b.x_t.shape, b.t.shape) == (a.x_t.shape, a.t.shape)
+    assert torch.equal(g_cpu.get_state(), g_meta.get_state())
+
+
+def test_bf16_autocast_trains_in_bfloat16_with_float32_weights():
+    """autocast bf16: the network's forward runs in bfloat16 (its losses differ from float32's in every run, by
+    about bfloat16's precision), the weights stay float32, and it still learns the translation field."""
+    sampler, ip = _translation_sampler(), Interpolant(0.0)
+    cfg = TrainConfig(steps=200, batch_size=64, lr=1e-2, probe_every=0)
+    runs = {}
+    for autocast in ("none", "bf16"):
+        model = _model()
+        runs[autocast] = (train(model, sampler, ip, dataclasses.replace(cfg, autocast=autocast), seed=0), model)
+    (plain, _), (mixed, model) = runs["none"], runs["bf16"]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    first = abs(mixed.losses[0] - plain.losses[0]) / plain.losses[0]
+    assert 1e-5 < first < 2e-2  # bfloat16 has 8 bits of mantissa: a relative error near 2^-8, not 0
+    assert _eval_loss(model, sampler, ip) < 0.01 * plain.losses[0]
+    with pytest.raises(ValueError, match="autocast must be 'none' or 'bf16'"):
+        train(_model(), sampler, ip, dataclasses.replace(cfg, autocast="fp16"), seed=0)

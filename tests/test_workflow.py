@@ -191,7 +191,8 @@ def test_adding_sigma_trains_only_new_cells(run: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("experiment,key,value,rules", [
     ("mog", "alpha", 0.2, {"report_mog"}),
     ("gaussian", "zero_tol", 1e-9, {"report_gaussian_variance"}),
-    ("gaussian", "repetitions", 3, {"compute_gaussian_variance", "report_gaussian_variance"}),
+    ("gaussian", "repetitions", 3, {"compute_gaussian_variance", "merge_gaussian_variance",
+                                    "report_gaussian_variance"}),
 ])
 def test_changed_setting_reruns_what_reads_it(run: Path, experiment: str, key: str, value: object,
                                               rules: set[str]) -> None:

@@ -71,6 +71,10 @@ class Kind:
             data_settings)`` (a failed teacher fails its pupils).
         report_settings: typed settings read only by the report (its verdict rule): never a cell's, never a
             grid axis, so that changing one reruns the report alone.
+        heavy_data: its data preparation is heavy (the images' OT pairing of up to 50,000 images): with
+            ``executor: slurm`` it runs as a Slurm job (resources ``slurm.jobs.data``), not where Snakemake runs.
+        workflow_keys: keys read only by the workflow, to split the work into jobs (``chunks``): they change no
+            number, so they are never a cell's setting, never a grid axis.
     """
 
     name: str
@@ -89,6 +93,8 @@ class Kind:
     check: Callable[[str, Mapping[str, Any], Mapping[str, list[Any]], bool], None] = _no_check
     teachers: Callable[[Mapping[str, Any], Callable[[str], dict[str, Any]]], dict[str, str]] = _no_teachers
     report_settings: type[Settings] | None = None
+    heavy_data: bool = False
+    workflow_keys: frozenset[str] = frozenset()
 
     @property
     def data_keys(self) -> tuple[str, ...]:
@@ -101,6 +107,11 @@ class Kind:
     def report_keys(self) -> frozenset[str]:
         """The flat keys of :attr:`report_settings`."""
         return frozenset(self.report_settings.keys()) if self.report_settings is not None else frozenset()
+
+    @property
+    def not_cell_keys(self) -> frozenset[str]:
+        """Fixed settings that no cell's job reads: the report's and the workflow's."""
+        return self.report_keys | self.workflow_keys
 
     def report_of(self, settings: Mapping[str, Any]) -> Any:
         """The typed report settings among an experiment's fixed ``settings``."""

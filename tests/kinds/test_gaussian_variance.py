@@ -87,3 +87,62 @@ def test_c1_rule_each_outcome(zero: list[float], noisy: list[float], verdict: st
     frame = _c1_rows(zero, noisy)
     out = gaussian_verdicts(frame, [], 1e-12, 0.01)
     assert list(out[out["claim"] == "C1"]["verdict"]) == [verdict]
+
+
+# --- Chunks: the experiment's one job split into several, merged --------------------------------------------
+
+def _small_experiment(chunks: int = 1) -> dict:
+    return {"kind": "gaussian_variance", "grid": {"sigma": [0.0, 0.05], "coupling": ["ot", "independent"],
+                                                  "field": ["ot"], "seed": [0], "dim": [2, 3]},
+            "n_samples": 16, "repetitions": 2, "t_bins": 2, "chunks": chunks}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_chunks_partition_the_cells_in_order(n: int) -> None:
+    """The chunks of n jobs are contiguous, in cell order, cover every cell once and differ in size by at most
+    one; ``chunks`` is not a cell setting (it changes no number), so the cells' settings are those of chunks 1."""
+    from rfpipe.config import validate_config
+    from rfpipe.sweep import Sweep
+
+    experiment = Sweep(validate_config({"experiments": {"g": _small_experiment(n)}})).experiments["g"]
+    one = Sweep(validate_config({"experiments": {"g": _small_experiment(1)}})).experiments["g"]
+    names = experiment.chunk_names()
+    assert names == [f"{i}-of-{n}" for i in range(1, n + 1)]
+    parts = [list(experiment.chunk(c).cells) for c in names]
+    assert [p for part in parts for p in part] == list(experiment.cells)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert {p: c.settings for p, c in experiment.cells.items()} == {p: c.settings for p, c in one.cells.items()}
+    assert experiment.job_settings() == one.job_settings()
+    with pytest.raises(ValueError, match="chunk '0-of-2'"):
+        experiment.chunk("0-of-2")
+
+
+def test_merged_chunks_equal_one_job_byte_for_byte(tmp_path) -> None:
+    """Three chunk jobs merged give the very bytes of one job over every cell (the Parquet file the report reads)."""
+    from rfpipe.config import validate_config
+    from rfpipe.pipeline import experiment_job, merge_chunks
+    from rfpipe.sweep import Sweep
+
+    experiment = Sweep(validate_config({"experiments": {"g": _small_experiment(3)}})).experiments["g"]
+    settings = experiment.job_settings()
+    experiment_job("g", settings, str(tmp_path / "whole.parquet"))
+    parts = [str(tmp_path / f"variance.{c}.parquet") for c in experiment.chunk_names()]
+    for chunk, part in zip(experiment.chunk_names(), parts):
+        experiment_job("g", settings, part, chunk=chunk)
+    merge_chunks(parts, str(tmp_path / "merged.parquet"))
+    assert (tmp_path / "merged.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(parts[0]).num_rows < pq.read_table(tmp_path / "whole.parquet").num_rows
+
+
+def test_more_chunks_than_cells_is_refused() -> None:
+    from rfpipe.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=r"experiments\.g\.chunks: 9 jobs for 8 cells"):
+        validate_config({"experiments": {"g": _small_experiment(9)}})
+    bad = _small_experiment(1)
+    bad["grid"]["chunks"] = [1, 2]
+    del bad["chunks"]
+    with pytest.raises(ConfigError, match=r"experiments\.g\.grid\.chunks: a workflow setting"):
+        validate_config({"experiments": {"g": bad}})

@@ -28,6 +28,24 @@ THREADS = CONFIG["threads"]
 KINDS = kinds.kinds()
 EXP = LAYOUT.experiment("{experiment}")  # the patterns of every experiment's paths
 
+# Where a job runs. With executor slurm (outside an allocation) each job whose slurm_job resource is 1 is one
+# Slurm job, submitted through rfpipe.launch by a small waiting process here; the resource is only a marker,
+# so that `snakemake -n` shows it in every such job's description.
+ON_SLURM = CONFIG["executor"] == "slurm" and not os.environ.get("SLURM_JOB_ID")
+
+
+def slurm_job(test=lambda wildcards: True):
+    """The ``slurm_job`` resource of a rule: 1 for a job that runs as a Slurm job (``test(wildcards)``), else 0."""
+    return lambda wildcards: int(ON_SLURM and test(wildcards))
+
+
+if DRYRUN and ON_SLURM:
+    sys.stderr.write(
+        "rfpipe: executor slurm: the jobs marked slurm_job=1 (train_<kind>, compute_<kind>, "
+        "reflow_pairs, and data of the kinds whose data preparation is heavy) each run as a Slurm job; "
+        "the rest (reports, merges, light data, the image cache) run here\n"
+    )
+
 # Snakemake's lock is per working directory: refuse a results folder that a run from another checkout is using
 # (its claim lasts as long as that Snakemake process).
 if not DRYRUN:
@@ -91,7 +109,17 @@ def reflow_pairs_slurm_logs(wildcards):
 
 
 def experiment_slurm_logs(wildcards):
-    return str(LAYOUT.experiment(wildcards.experiment).slurm_logs("compute"))
+    return str(LAYOUT.experiment(wildcards.experiment).slurm_logs("compute", wildcards.chunk))
+
+
+def experiment_chunks(filename):
+    """The merge input function of ``filename``: its chunks in cell order."""
+
+    def chunks(wildcards):
+        experiment = SWEEP.experiments[wildcards.experiment]
+        return [str(LAYOUT.experiment(experiment.name).chunk(filename, c)) for c in experiment.chunk_names()]
+
+    return chunks
 
 
 def experiment_settings(wildcards):

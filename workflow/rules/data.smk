@@ -15,8 +15,12 @@ rule data:
         experiment=experiments_where(lambda kind: kind.data_settings is not None),
     conda:
         "../envs/rfpipe.yaml"
+    resources:
+        slurm_job=slurm_job(lambda w: KINDS[SWEEP.experiments[w.experiment].kind].heavy_data),
     params:
         settings=data_settings,
+        heavy=lambda w: KINDS[SWEEP.experiments[w.experiment].kind].heavy_data,
+        slurm_logs=lambda w: str(LAYOUT.experiment(w.experiment).slurm_logs("data", w.data)),
     script:
         "../scripts/data.py"
 

@@ -42,6 +42,8 @@ for _kind in KINDS.values():
         conda:
             "../envs/rfpipe.yaml"
         threads: 1 if CONFIG["executor"] == "slurm" else THREADS
+        resources:
+            slurm_job=slurm_job(),
         params:
             settings=cell_settings,
             checkpoint=cell_checkpoint,
@@ -65,6 +67,8 @@ rule reflow_pairs:
     conda:
         "../envs/rfpipe.yaml"
     threads: THREADS
+    resources:
+        slurm_job=slurm_job(),
     params:
         settings=cell_settings,
         slurm_logs=reflow_pairs_slurm_logs,
@@ -72,29 +76,52 @@ rule reflow_pairs:
         "../scripts/reflow_pairs.py"
 
 
-# One job per experiment, for every kind computed that way (rule compute_<kind>): its jobs.run_experiment.
+# For every kind computed in one job per experiment (rule compute_<kind>): its jobs.run_experiment, through
+# rfpipe.launch, over the experiment's cells, or in `chunks` jobs each over a contiguous share of them (on Slurm
+# they run side by side), merged in cell order by a cheap local job (rule merge_<kind>).
 for _kind in KINDS.values():
     if not _kind.experiment_outputs:
         continue
     _output = next(iter(_kind.experiment_outputs.values()))
+    _stem = _output.split(".")[0]
 
     rule:
         name:
             f"compute_{_kind.name}"
         output:
+            str(EXP.chunk(_output, "{chunk}")),
+        log:
+            str(EXP.log(_stem, "{chunk}")),
+        benchmark:
+            str(EXP.benchmark(_stem, "{chunk}"))
+        wildcard_constraints:
+            experiment=experiments_of(_kind.name),
+            chunk=r"\d+-of-\d+",
+        conda:
+            "../envs/rfpipe.yaml"
+        threads: THREADS
+        resources:
+            slurm_job=slurm_job(),
+        params:
+            experiment=lambda w: w.experiment,
+            settings=experiment_settings,
+            chunk=lambda w: w.chunk,
+            slurm_logs=experiment_slurm_logs,
+        script:
+            "../scripts/experiment.py"
+
+    rule:
+        name:
+            f"merge_{_kind.name}"
+        input:
+            chunks=experiment_chunks(_output),
+        output:
             str(EXP.file(_output)),
         log:
-            str(EXP.log(_output.split(".")[0])),
-        benchmark:
-            str(EXP.benchmark(_output.split(".")[0]))
+            str(EXP.log(_stem)),
         wildcard_constraints:
             experiment=experiments_of(_kind.name),
         conda:
             "../envs/rfpipe.yaml"
-        threads: THREADS
-        params:
-            experiment=lambda w: w.experiment,
-            settings=experiment_settings,
-            slurm_logs=experiment_slurm_logs,
         script:
-            "../scripts/experiment.py"
+            "../scripts/merge_chunks.py"

@@ -5,6 +5,7 @@ from _launch import launch
 w, params = snakemake.wildcards, snakemake.params
 launch(
     snakemake,
+    "train",
     "rfpipe.pipeline:cell_job",
     {
         "settings": dict(params.settings),

@@ -4,6 +4,7 @@ from _launch import launch
 w, params = snakemake.wildcards, snakemake.params
 launch(
     snakemake,
+    "reflow_pairs",
     "rfpipe.pipeline:reflow_pairs_job",
     {
         "settings": dict(params.settings),

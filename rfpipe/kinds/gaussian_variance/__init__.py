@@ -5,11 +5,13 @@ X_0 ~ N(0, I_d), X_1 ~ N(mean * 1, M). The loss-gradient variance at the closed-
 independent batches of ``n_samples`` (:mod:`rfpipe.gaussian`). C1: zero loss and zero variance at sigma = 0 for
 a field on its own pairs, positive for sigma > 0; C2: for sigma > 0 lower variance at the OT field than at the
 rotated one; C3: at the OT field, independent pairs give lower variance than 120-degree rotated pairs. One job
-computes every cell of the experiment.
+computes every cell of the experiment, or ``chunks`` jobs
+each a contiguous share of them, merged into one file.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rfpipe.config import ConfigError
@@ -44,6 +46,10 @@ class GaussianVarianceReport(Settings):
 
 
 def _check(where: str, settings: dict, grid: dict, check_data: bool) -> None:
+    cells = math.prod(len(v) for v in grid.values())
+    if settings.get("chunks", 1) > cells:
+        raise ConfigError(f"{where}.chunks: {settings['chunks']} jobs for {cells} cells; allowed: at most the "
+                          f"number of cells")
     for n in grid.get("n_samples", [settings.get("n_samples")]):
         for b in grid.get("t_bins", [settings.get("t_bins")]):
             if n is not None and b is not None and n < 2 * b:
@@ -62,4 +68,5 @@ KIND = register(Kind(
     key_figures=lambda axes: ("variance_angle", "variance_c3"),
     check=_check,
     report_settings=GaussianVarianceReport,
+    workflow_keys=frozenset({"chunks"}),
 ))

@@ -137,6 +137,7 @@ KIND = register(Kind(
     figures=("image_grid", "l2", "gradvar", "timeline"),
     key_figures=lambda axes: ("image_grid", "l2"),
     has_model=True,
+    heavy_data=True,
     couplings={"adversarial": "paired", "reflow": "paired", "independent": "independent", "ot": "paired"},
     check=_check,
     teachers=_teachers,
