@@ -112,6 +112,11 @@ def experiment_slurm_logs(wildcards):
     return str(LAYOUT.experiment(wildcards.experiment).slurm_logs("compute", wildcards.chunk))
 
 
+def heavy_data(wildcards):
+    """Whether the experiment's kind prepares heavy data (rfpipe.kinds.Kind.heavy_data): a Slurm job then."""
+    return KINDS[SWEEP.experiments[wildcards.experiment].kind].heavy_data
+
+
 def experiment_chunks(filename):
     """The merge input function of ``filename``: its chunks in cell order."""
 

@@ -16,10 +16,10 @@ rule data:
     conda:
         "../envs/rfpipe.yaml"
     resources:
-        slurm_job=slurm_job(lambda w: KINDS[SWEEP.experiments[w.experiment].kind].heavy_data),
+        slurm_job=slurm_job(heavy_data),
     params:
         settings=data_settings,
-        heavy=lambda w: KINDS[SWEEP.experiments[w.experiment].kind].heavy_data,
+        heavy=heavy_data,
         slurm_logs=lambda w: str(LAYOUT.experiment(w.experiment).slurm_logs("data", w.data)),
     script:
         "../scripts/data.py"
