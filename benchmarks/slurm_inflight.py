@@ -10,7 +10,7 @@ waiting process returning. The status interval is ``RFPIPE_SLURM_SACCT_S`` (defa
 This drives ``rfpipe.launch`` directly, not Snakemake (each Snakemake job of a cell is exactly such a waiting
 process; Snakemake itself queries nothing with the local executor).
 
-    bash .ci/start_slurm.sh && .venv/bin/python benchmarks/slurm_inflight.py [--cells 10 100] [--sleep 1]
+    bash .ci/start_slurm.sh && .venv/bin/python benchmarks/slurm_inflight.py [--cells 10 100 300] [--sleep 1]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def one(n: int, sleep: float, scratch: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cells", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--cells", type=int, nargs="+", default=[10, 100, 300])
     parser.add_argument("--sleep", type=float, default=1.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rfpipe-inflight-") as tmp:
