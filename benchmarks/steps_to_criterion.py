@@ -2,14 +2,16 @@
 
 Issue 15's target cell: Counter Example 1 (config/config.yaml's ``rotation`` experiment, rotated coupling,
 sigma = 0) with N = ``--n-pairs`` training pairs, trained through the pipeline's own ``train_cell`` for each
-step budget T of ``--steps`` and each time embedding K of ``--features`` (the cosine schedule runs over T, so
+step budget T of ``--steps``, each time embedding K of ``--features`` and each MLP time conditioning
+of ``--conditioning`` (rfpipe.models.MLP) (the cosine schedule runs over T, so
 each budget is its own run), then evaluated as the pipeline evaluates it. Prints per run: the criterion's values
 (rfpipe.convergence: smoothed final loss, its fall over the last fifth, converged), whether the training
 sources memorise at the largest solver_steps (L2 to the training partner below L2 to the OT partner), and the
 cost in CPU seconds of the training process and in reference steps (one training step of benchmarks/gradvar.py's
 MLP, measured in the same run). Runs go two at a time (``--jobs``), each on one thread.
 
-    .venv/bin/python benchmarks/steps_to_criterion.py [--steps 10000 20000 40000] [--features 0 16] [--lr 0.003]
+    .venv/bin/python benchmarks/steps_to_criterion.py [--steps 10000 20000 40000] [--features 0 16] [--conditioning input scale]
+        [--lr 0.003]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 
 from rfpipe.config import load_config
 from rfpipe.kinds.rotation.jobs import evaluate, prepare_data
+from rfpipe.models import TIME_CONDITIONINGS
 from rfpipe.pipeline import cell_settings, train_cell
 from rfpipe.sweep import Sweep
 from time_features import reference_step_ms
@@ -48,7 +51,7 @@ def run(wire: dict[str, Any]) -> dict[str, Any]:
                  folder / "trajectories.parquet")
         m = pd.read_parquet(folder / "metrics.parquet")
     m = m[(m["split"] == "train") & (m["solver_steps"] == max(settings.solver_steps))].set_index("metric")["value"]
-    return {"time_features": wire["time_features"], "lr": wire["lr"], "steps": wire["steps"],
+    return {"time_features": wire["time_features"], "time_conditioning": wire["time_conditioning"], "lr": wire["lr"], "steps": wire["steps"],
             "final_loss": conv.final_loss, "loss_change": conv.loss_change, "converged": conv.converged,
             "l2_partner": m["l2_to_training_partner"], "l2_ot": m["l2_to_ot"],
             "memorised": bool(m["l2_to_training_partner"] < m["l2_to_ot"]), "cpu_s": cpu}
@@ -58,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[10000, 20000, 40000])
     parser.add_argument("--features", type=int, nargs="+", default=[0, 16])
+    parser.add_argument("--conditioning", nargs="+", default=["input"], choices=TIME_CONDITIONINGS)
     parser.add_argument("--lr", type=float, nargs="+", default=[0.003])
     parser.add_argument("--n-pairs", type=int, default=2000)
     parser.add_argument("--jobs", type=int, default=2)
@@ -66,8 +70,9 @@ def main() -> None:
     base = next(c for c in experiment.cells.values()
                 if c.settings["coupling"] == "rotated" and c.settings["sigma"] == 0.0).settings
     wires = [{**base, "seed": 0, "n_pairs": args.n_pairs, "steps": steps, "time_features": k, "lr": lr,
+              "time_conditioning": conditioning,
               "timeline_start": 0, "checkpoint_every": 0}
-             for k in args.features for lr in args.lr for steps in args.steps]
+             for k in args.features for conditioning in args.conditioning for lr in args.lr for steps in args.steps]
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(run, wires))
     reference = reference_step_ms()

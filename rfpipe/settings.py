@@ -134,12 +134,13 @@ class EMATrainSettings(TrainSettings):
 @dataclasses.dataclass(frozen=True)
 class MLPSettings(Settings):
     """The MLP velocity network v_theta([x, t, phi(t)]) (:class:`rfpipe.models.MLP`; ``time_features`` K Fourier
-    frequencies in phi, 0: none)."""
+    frequencies in phi, 0: none; ``time_conditioning`` where (t, phi(t)) enters: ``input`` or ``scale``)."""
 
     width: int
     depth: int
     activation: str
     time_features: int
+    time_conditioning: str = "input"  # settings written before the key existed (2026-12-02) read as before
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,6 +39,7 @@ SETTINGS: dict[str, Any] = {
     "probe_batch": "fresh", "probe_size": 16, "t_bins": 2, "solver": "euler", "solver_steps": [5],
     "n_trajectories": 2, "converge_tol": 0.05, "loss_target": 0.005, "timeline_start": 0,
     "time_features": 0,
+    "time_conditioning": "input",
 }
 
 # The child (a fork of this process, so torch is already imported): installs a kill switch, trains one cell.

@@ -29,9 +29,10 @@ def _stats(losses, grads, mask=None, **kw):
     return grad_var_stats(SampleGrads(losses, (g ** 2).sum(1), [(g,)]), mask, **kw)
 
 
-def _mlp(d=2, seed=0, activation="silu"):
+def _mlp(d=2, seed=0, activation="silu", time_conditioning="input"):
     torch.manual_seed(seed)
-    return MLP(d, width=8, depth=2, activation=activation).double()
+    return MLP(d, width=8, depth=2, activation=activation, time_features=2 if time_conditioning == "scale" else 0,
+               time_conditioning=time_conditioning).double()
 
 
 def _naive(model, batch):
@@ -47,11 +48,12 @@ def _naive(model, batch):
     return torch.stack(losses), torch.stack(grads)
 
 
+@pytest.mark.parametrize("time_conditioning", ["input", "scale"])
 @pytest.mark.parametrize("activation", ["silu", "tanh", "relu"])
 @pytest.mark.parametrize("d", [2, 3])
-def test_per_sample_grads_match_naive_loop(d, activation):
+def test_per_sample_grads_match_naive_loop(d, activation, time_conditioning):
     """vmap per-sample gradients equal one torch.autograd backward per sample (rel. 1e-6)."""
-    model = _mlp(d, activation=activation)
+    model = _mlp(d, activation=activation, time_conditioning=time_conditioning)
     batch = _batch(b=9, d=d)
     losses, grads = per_sample_grads(model, batch)
     ref_losses, ref_grads = _naive(model, batch)
@@ -243,12 +245,14 @@ def test_translation_field_exact_under_constant_noise():
     assert all(x.loss < 1e-25 and x.grad_var_trace < 1e-20 for x in s)
 
 
+@pytest.mark.parametrize("time", [(0, "input"), (4, "input"), (4, "scale"), (0, "scale")])
 @pytest.mark.parametrize("sigma", [0.0, 0.05])
 @pytest.mark.parametrize("d,width,depth", [(2, 8, 1), (2, 16, 3), (5, 8, 2)])
-def test_linear_shortcut_equals_naive_loop(sigma, d, width, depth):
-    """The one-pass linear-layer kernel gives the naive loop's statistics, whole batch and per bin (rel. 1e-9)."""
+def test_linear_shortcut_equals_naive_loop(sigma, d, width, depth, time):
+    """The one-pass linear-layer kernel gives the naive loop's statistics, whole batch and per bin (rel. 1e-9),
+    with every time embedding of the MLP (Fourier features; the time scale's own nn.Linear, applied once)."""
     torch.manual_seed(3)
-    model = MLP(d, width=width, depth=depth).double()
+    model = MLP(d, width=width, depth=depth, time_features=time[0], time_conditioning=time[1]).double()
     g = torch.Generator().manual_seed(8)
     x_0 = torch.randn(50, d, generator=g, dtype=torch.float64)
     t = torch.rand(50, generator=g, dtype=torch.float64)

@@ -270,9 +270,11 @@ def test_unreadable_or_foreign_checkpoint_is_ignored(tmp_path):
             assert torch.equal(a, b)
 
 
-def test_probe_on_the_training_batch():
+@pytest.mark.parametrize("time_conditioning", ["input", "scale"])
+def test_probe_on_the_training_batch(time_conditioning):
     """probe_batch="train" reads the step's own batch: its rows equal grad_variance on that batch at the
-    pre-update weights, and the trained weights equal those of a run without probe."""
+    pre-update weights, and the trained weights equal those of a run without probe (the MLP with either time
+    conditioning)."""
     from rfpipe.couplings import PairSampler
     from rfpipe.gradvar import grad_variance
     from rfpipe.interpolants import Interpolant
@@ -285,7 +287,7 @@ def test_probe_on_the_training_batch():
 
     def fresh():
         torch.manual_seed(2)
-        return MLP(2, 16, 2)
+        return MLP(2, 16, 2, time_features=3, time_conditioning=time_conditioning)
 
     config = TrainConfig(steps=30, batch_size=48, probe_every=10, t_bins=3, probe_batch="train")
     model = fresh()
