@@ -10,8 +10,8 @@ sources memorise at the largest solver_steps (L2 to the training partner below L
 cost in CPU seconds of the training process and in reference steps (one training step of benchmarks/gradvar.py's
 MLP, measured in the same run). Runs go two at a time (``--jobs``), each on one thread.
 
-    .venv/bin/python benchmarks/steps_to_criterion.py [--steps 10000 20000 40000] [--features 0 16] [--conditioning input scale]
-        [--lr 0.003]
+    .venv/bin/python benchmarks/steps_to_criterion.py [--steps 10000 20000 40000] [--features 0 16]
+        [--conditioning input scale] [--lr 0.003]
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def run(wire: dict[str, Any]) -> dict[str, Any]:
                  folder / "trajectories.parquet")
         m = pd.read_parquet(folder / "metrics.parquet")
     m = m[(m["split"] == "train") & (m["solver_steps"] == max(settings.solver_steps))].set_index("metric")["value"]
-    return {"time_features": wire["time_features"], "time_conditioning": wire["time_conditioning"], "lr": wire["lr"], "steps": wire["steps"],
+    return {"time_features": wire["time_features"], "time_conditioning": wire["time_conditioning"],
+            "lr": wire["lr"], "steps": wire["steps"],
             "final_loss": conv.final_loss, "loss_change": conv.loss_change, "converged": conv.converged,
             "l2_partner": m["l2_to_training_partner"], "l2_ot": m["l2_to_ot"],
             "memorised": bool(m["l2_to_training_partner"] < m["l2_to_ot"]), "cpu_s": cpu}
