@@ -4,8 +4,9 @@
 Without a working cluster (`sinfo` and `sacct` fail) the module is skipped, unless RFPIPE_REQUIRE_SLURM=1
 (as in CI): then it fails, so that a broken cluster never passes as "skipped".
 
-The requeue test costs over 2 minutes (Slurm holds a requeued job about 121 s before it runs again). It is
-marked `slurm_requeue` and runs when RFPIPE_REQUIRE_SLURM=1 or when selected with `-m slurm_requeue`.
+The requeue tests cost over 2 minutes each (Slurm holds a requeued job about 121 s before it runs again) and the
+`--profile slurm` end-to-end run about 2 minutes: they are marked `slow` and run with `make test-slow`
+(`pytest -m slow`), as in CI.
 """
 
 from __future__ import annotations
@@ -173,11 +174,6 @@ def test_submitting_process_stays_small_while_waiting(tmp_path):
     assert result["vmhwm_mb"] <= RSS_LIMIT_MB
 
 
-def _requeue_selected(config: pytest.Config) -> bool:
-    expr = config.getoption("markexpr") or ""
-    return REQUIRED or ("slurm_requeue" in expr and "not slurm_requeue" not in expr)
-
-
 def _wait_for_lines(path: Path, n: int, job, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -189,14 +185,12 @@ def _wait_for_lines(path: Path, n: int, job, timeout: float = 120) -> None:
     pytest.fail(f"job {job.job_id} wrote fewer than {n} lines to {path} in {timeout} s")
 
 
-@pytest.mark.slurm_requeue
-def test_preempted_job_is_requeued_and_resumes(tmp_path, request):
+@pytest.mark.slow  # > 2 min: Slurm holds a requeued job ~121 s
+def test_preempted_job_is_requeued_and_resumes(tmp_path):
     """Interrupt a running job as a preemption would; submitit requeues it; the target resumes.
 
     Slurm holds a requeued job ~121 s (Reason=BeginTime) before it runs again: this test takes > 2 min.
     """
-    if not _requeue_selected(request.config):
-        pytest.skip("slow (> 2 min): runs with RFPIPE_REQUIRE_SLURM=1 or -m slurm_requeue")
     progress, calls = tmp_path / "progress", tmp_path / "calls"
     steps = 20
     start = time.monotonic()
@@ -221,6 +215,7 @@ def test_preempted_job_is_requeued_and_resumes(tmp_path, request):
     print(f"requeue: interrupted after {interrupted_at}/{steps} steps; finished in {elapsed:.0f} s")
 
 
+@pytest.mark.slow  # about 2 min: two Snakemake runs of config/test.yaml
 def test_profile_slurm_end_to_end_equals_local(tmp_path: Path) -> None:
     """`snakemake --profile slurm` on a tiny grid runs every job that trains, pairs or computes as a Slurm job
     (each training cell, the Gaussian-variance experiment's chunk, the ReFlow pairs of an image cell, the image
@@ -311,13 +306,11 @@ def _job_log(log_dir: Path, job) -> str:
     return "".join(p.read_text() for p in log_dir.glob(f"{job.job_id}_0_log.*"))
 
 
-@pytest.mark.slurm_requeue
-def test_training_cell_requeued_equals_uninterrupted(tmp_path, request):
+@pytest.mark.slow  # > 2 min: Slurm holds a requeued job ~121 s
+def test_training_cell_requeued_equals_uninterrupted(tmp_path):
     """A training cell interrupted after its first checkpoint is requeued by submitit, resumes, and ends with
     the same weights and the same gradient-variance log (no duplicated, no missing steps) as a cell trained
     without interruption. Slurm holds a requeued job ~121 s: this test takes > 2 min."""
-    if not _requeue_selected(request.config):
-        pytest.skip("slow (> 2 min): runs with RFPIPE_REQUIRE_SLURM=1 or -m slurm_requeue")
     steps = 6000
     plain, requeued = _requeue_cell(tmp_path, steps)
     job = launch.submit("rfpipe.pipeline:cell_job", requeued, resources=SlurmResources(mem_mb=1500, time_min=10),
@@ -332,8 +325,8 @@ def test_training_cell_requeued_equals_uninterrupted(tmp_path, request):
     _assert_requeued_cell_equals_plain(plain, requeued, steps, _job_log(tmp_path / "logs", job))
 
 
-@pytest.mark.slurm_requeue
-def test_training_cell_stopped_by_its_time_limit_is_requeued_and_equals_uninterrupted(tmp_path, request,
+@pytest.mark.slow  # > 2 min: Slurm holds a requeued job ~121 s
+def test_training_cell_stopped_by_its_time_limit_is_requeued_and_equals_uninterrupted(tmp_path,
                                                                                      monkeypatch):
     """A training cell's job with a 1-minute ``--time`` is held after its first checkpoint until the time limit's
     signal comes; submitit counts it as a time-out and requeues the job, which resumes and ends equal to an
@@ -344,8 +337,6 @@ def test_training_cell_stopped_by_its_time_limit_is_requeued_and_equals_uninterr
     again and resumes from a later checkpoint (each attempt gets at least 20 s: more than 500 steps), so the
     outcome does not depend on the machine's speed; only the number of requeues (1, up to 3) does. Takes about
     3 min per requeue (~121 s of it Slurm's hold)."""
-    if not _requeue_selected(request.config):
-        pytest.skip("slow (> 2 min): runs with RFPIPE_REQUIRE_SLURM=1 or -m slurm_requeue")
     steps = 3000  # the resumed attempt's 2,500 steps take ~6 s at 2.5 ms a step, inside its 20 s or more
     plain, requeued = _requeue_cell(tmp_path, steps)
     monkeypatch.setenv("PYTHONPATH", f"{ROOT / 'tests'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
