@@ -100,7 +100,7 @@ class AdamSettings(Settings):
         from rfpipe.training import TrainConfig
 
         probe = {k: getattr(self, k) for k in ("probe_every", "probe_size", "t_bins", "probe_batch", "ema_decay",
-                                               "autocast") if hasattr(self, k)}
+                                               "autocast", "t_centre_scale") if hasattr(self, k)}
         return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, lr_schedule=self.lr_schedule,
                            **{"probe_every": 0, **probe})
 
@@ -109,8 +109,9 @@ class AdamSettings(Settings):
 class TrainSettings(AdamSettings):
     """:class:`AdamSettings` with the gradient-variance probe (every ``probe_every`` steps, ``t_bins`` bins, on
     the step's own batch or a ``fresh`` one of ``probe_size``), a resume checkpoint every ``checkpoint_every``
-    steps (see :class:`rfpipe.training.TrainConfig`) and the convergence criterion the run is held to
-    (``converge_tol``, ``loss_target``: :mod:`rfpipe.convergence`)."""
+    steps (see :class:`rfpipe.training.TrainConfig`), the convergence criterion the run is held to
+    (``converge_tol``, ``loss_target``: :mod:`rfpipe.convergence`) and the training times' density (uniform, or
+    half of each batch about t = 1/2 with ``t_centre_scale`` > 0: :mod:`rfpipe.times`)."""
 
     probe_every: int
     probe_size: int
@@ -120,6 +121,7 @@ class TrainSettings(AdamSettings):
     converge_tol: float
     loss_target: float
     timeline_start: int
+    t_centre_scale: float
 
 
 @dataclasses.dataclass(frozen=True)

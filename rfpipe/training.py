@@ -1,6 +1,9 @@
 """The training loop: conditional flow matching on a coupling, with a gradient-variance probe.
 
-    L(theta) = E_{(x_0, x_1) ~ coupling, t ~ U[0, 1], z ~ N(0, I)} ||dx_t - v_theta(x_t, t)||^2
+    L(theta) = E_{(x_0, x_1) ~ coupling, t ~ p, z ~ N(0, I)} ||dx_t - v_theta(x_t, t)||^2
+
+with p uniform on [0, 1], or half of each batch about t = 1/2 (``t_centre_scale``, :mod:`rfpipe.times`: the same
+minimiser; the recorded losses are then the uniform-time loss, weighted by 1 / p(t)).
 
 Every ``probe_every`` steps the probe yields the loss and the per-sample gradient variance (see
 :mod:`rfpipe.gradvar`): with ``probe_batch="train"``, of that step's own training batch (read off the backward
@@ -27,6 +30,7 @@ from rfpipe.couplings import PairSampler
 from rfpipe.gradvar import TrainingStepCapture, binned_stats, grad_variance
 from rfpipe.interpolants import Interpolant, InterpolantSample
 from rfpipe.io import load_tensors, save_tensors
+from rfpipe.times import centred_times, uniform_weights
 
 __all__ = ["TrainConfig", "TrainResult", "draw_batch", "train"]
 
@@ -53,6 +57,8 @@ class TrainConfig:
             step and loads it into the model at the end (probes still see the raw weights); 0: off.
         autocast: ``none``, or ``bf16``: the training forward pass under ``torch.autocast`` in bfloat16 (the loss,
             the gradients' accumulation in the float32 weights, the probes and the evaluation stay float32).
+        t_centre_scale: s = 0: training times uniform on [0, 1]; s > 0: the last half of each batch's times from
+            N(1/2, s^2) truncated to [0, 1] (:mod:`rfpipe.times`; probes keep stratified uniform times).
     """
 
     steps: int = 2000
@@ -65,6 +71,7 @@ class TrainConfig:
     probe_batch: str = "train"
     ema_decay: float = 0.0
     autocast: str = "none"
+    t_centre_scale: float = 0.0
 
 
 @dataclass
@@ -80,15 +87,16 @@ class TrainResult:
 
 
 def draw_batch(sampler: PairSampler, interpolant: Interpolant, batch_size: int, generator: torch.Generator,
-               stratified: bool = False) -> InterpolantSample:
+               stratified: bool = False, t_centre_scale: float = 0.0) -> InterpolantSample:
     """Draw pairs, times and noise, and return the interpolant sample, on the device of the sampler's pairs.
 
     Every random number comes from ``generator`` on the CPU (the same pairs, times and noise on any device);
-    with ``stratified`` the times are t_i = (i + u_i) / B, one per slice of [0, 1].
+    with ``stratified`` the times are t_i = (i + u_i) / B, one per slice of [0, 1]; else uniform, or with
+    ``t_centre_scale`` s > 0 half of them about 1/2 (:func:`rfpipe.times.centred_times`, the same random numbers).
     """
     x_0, x_1 = sampler.sample(batch_size, generator)
     u = torch.rand(batch_size, generator=generator, dtype=x_0.dtype)
-    t = (torch.arange(batch_size, dtype=x_0.dtype) + u) / batch_size if stratified else u
+    t = (torch.arange(batch_size, dtype=x_0.dtype) + u) / batch_size if stratified else centred_times(u, t_centre_scale)
     z = torch.randn(x_0.shape, generator=generator, dtype=x_0.dtype) if interpolant.sigma > 0 else None
     return interpolant.sample(x_0, x_1, t.to(x_0.device), None if z is None else z.to(x_0.device))
 
@@ -266,6 +274,8 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         raise ValueError(f"autocast must be 'none' or 'bf16', got {config.autocast!r}")
     if config.probe_batch not in ("fresh", "train"):
         raise ValueError(f"probe_batch must be 'fresh' or 'train', got {config.probe_batch!r}")
+    if not 0.0 <= config.t_centre_scale <= 1.0:
+        raise ValueError(f"t_centre_scale must be in [0, 1], got {config.t_centre_scale}")
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     probe_gen = torch.Generator().manual_seed(seed + 1_000_003)
@@ -322,6 +332,7 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.autocast == "bf16" else None
     adam = _AdamStep(opt)
     loss: Tensor = torch.tensor(float("nan"))
+    centre = config.t_centre_scale
     for step in range(start, config.steps):
         if step > start:
             snapshot(step)  # ``step`` updates done (before the checkpoint, which then holds its rows)
@@ -330,8 +341,9 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
         probing = bool(config.probe_every) and step % config.probe_every == 0
         if probing and capture is None:
             probe(step)
-        batch = (draw_batch(on_device, interpolant, config.batch_size, gen) if on_device is not None
-                 else _on(draw_batch(sampler, interpolant, config.batch_size, gen), device))
+        batch = (draw_batch(on_device, interpolant, config.batch_size, gen, t_centre_scale=centre)
+                 if on_device is not None
+                 else _on(draw_batch(sampler, interpolant, config.batch_size, gen, t_centre_scale=centre), device))
         with capture if (probing and capture is not None) else contextlib.nullcontext():
             if autocast is None:
                 output = model(batch.x_t, batch.t)
@@ -340,7 +352,8 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
                     output = model(batch.x_t, batch.t).float()
             per_sample = ((output - batch.dx_t) ** 2).flatten(1).sum(1)
         loss = per_sample.mean()
-        value = loss.item()
+        # The recorded loss is the uniform-time loss: with centred times, the batch mean weighted by 1 / p(t).
+        value = loss.item() if not centre else float((per_sample.detach() * uniform_weights(batch.t, centre)).mean())
         if not math.isfinite(value):  # as torch.isfinite(loss), one kernel less per step
             raise FloatingPointError(_not_finite(model, step, start) or f"loss is {value} at step {step}")
         result.losses.append(value)
@@ -369,7 +382,7 @@ def train(model: nn.Module, sampler: PairSampler, interpolant: Interpolant, conf
     message = _not_finite(model, config.steps, start)  # the last step's gradients (no later loss shows them)
     if message:
         raise FloatingPointError(message)
-    result.final_loss = float(loss.detach())
+    result.final_loss = result.losses[-1] if result.losses else float("nan")
     if ema is not None:
         model.load_state_dict(ema)
     return result

@@ -94,7 +94,7 @@ def test_a_missing_key_is_named(key: str, owner: str) -> None:
 
 ADAM = {"steps": 7, "batch_size": 5, "lr": 0.02, "lr_schedule": "cosine"}
 PROBE = {"probe_every": 3, "probe_size": 17, "probe_batch": "fresh", "t_bins": 4, "checkpoint_every": 11,
-         "converge_tol": 0.05, "loss_target": 0.005, "timeline_start": 0}
+         "converge_tol": 0.05, "loss_target": 0.005, "timeline_start": 0, "t_centre_scale": 0.08}
 
 
 def test_adam_settings_config_has_no_probe() -> None:
@@ -107,7 +107,8 @@ def test_adam_settings_config_has_no_probe() -> None:
 def test_train_settings_config_has_the_probe() -> None:
     settings = TrainSettings.from_mapping({**ADAM, **PROBE})
     assert settings.config() == TrainConfig(steps=7, batch_size=5, lr=0.02, lr_schedule="cosine", probe_every=3,
-                                            probe_size=17, t_bins=4, probe_batch="fresh", ema_decay=0.0)
+                                            probe_size=17, t_bins=4, probe_batch="fresh", ema_decay=0.0,
+                                            t_centre_scale=0.08)
     assert settings.checkpoint_every == 11  # a train() argument, not a TrainConfig field
     assert "checkpoint_every" not in {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -116,5 +117,5 @@ def test_ema_train_settings_config_has_the_ema() -> None:
     settings = EMATrainSettings.from_mapping({**ADAM, **PROBE, "ema_decay": 0.999, "autocast": "bf16"})
     assert settings.config() == TrainConfig(steps=7, batch_size=5, lr=0.02, lr_schedule="cosine", probe_every=3,
                                             probe_size=17, t_bins=4, probe_batch="fresh", ema_decay=0.999,
-                                            autocast="bf16")
+                                            autocast="bf16", t_centre_scale=0.08)
     assert settings.to_dict() == dict(sorted({**ADAM, **PROBE, "ema_decay": 0.999, "autocast": "bf16"}.items()))
