@@ -58,7 +58,9 @@ class TrainConfig:
         autocast: ``none``, or ``bf16``: the training forward pass under ``torch.autocast`` in bfloat16 (the loss,
             the gradients' accumulation in the float32 weights, the probes and the evaluation stay float32).
         t_centre_scale: s = 0: training times uniform on [0, 1]; s > 0: the last half of each batch's times from
-            N(1/2, s^2) truncated to [0, 1] (:mod:`rfpipe.times`; probes keep stratified uniform times).
+            N(1/2, s^2) truncated to [0, 1] (:mod:`rfpipe.times`). A ``fresh`` probe keeps stratified uniform
+            times; a ``train`` probe reads the step's batch (per-bin rows unchanged in meaning, more samples in
+            the middle bins; the all-t row is that of the training density).
     """
 
     steps: int = 2000
