@@ -37,7 +37,7 @@ SETTINGS: dict[str, Any] = {
     "n_pairs": 32, "n_test": 8, "noise": "constant", "width": 16, "depth": 2, "activation": "silu", "steps": 60,
     "batch_size": 16, "lr": 0.003, "lr_schedule": "cosine", "probe_every": 5, "checkpoint_every": 10,
     "probe_batch": "fresh", "probe_size": 16, "t_bins": 2, "solver": "euler", "solver_steps": [5],
-    "n_trajectories": 2, "converge_tol": 0.05, "loss_target": 0.005, "timeline_start": 0,
+    "n_trajectories": 2, "converge_tol": 0.05, "loss_target": 0.005, "timeline_start": 0, "t_centre_scale": 0.0,
     "time_features": 0,
     "time_conditioning": "input",
 }
@@ -72,12 +72,12 @@ def _install_kill_switch(kill: str | None, n: int, report: Any) -> None:
     if kill == "step":
         draw = training.draw_batch
 
-        def counting(sampler, interpolant, batch_size, generator, stratified=False):  # type: ignore[no-untyped-def]
+        def counting(sampler, interpolant, batch_size, generator, stratified=False, **kw):  # type: ignore[no-untyped-def]
             if not stratified:
                 count[0] += 1
                 if count[0] == n:
                     die()
-            return draw(sampler, interpolant, batch_size, generator, stratified)
+            return draw(sampler, interpolant, batch_size, generator, stratified, **kw)
 
         training.draw_batch = counting
     elif kill in ("checkpoint", "model"):
